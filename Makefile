@@ -1,0 +1,68 @@
+# fcgikit: the two commands are `make run` and `make test`.
+#
+#   make            build the library, examples and tests into $(BUILD)
+#   make run        build, then serve examples/echo on $(RUN_ADDR)
+#   make test       build and run every test: unit, integration, interop
+#                   (peers that are not installed are skipped, saying so),
+#                   the same again under ASan+UBSan, the fuzzers for
+#                   $(FUZZ_SECONDS)s each, a clang build, man page lint
+#   make install    install under $(PREFIX), honouring DESTDIR
+#
+# Needs only a C compiler, make and cmake.
+
+BUILD        ?= build
+PREFIX       ?= /usr/local
+RUN_ADDR     ?= $(CURDIR)/$(BUILD)/echo.sock
+FUZZ_SECONDS ?= 20
+JOBS         ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE        ?= cmake
+CTEST        ?= ctest
+
+export FK_FUZZ_SECONDS = $(FUZZ_SECONDS)
+
+.PHONY: all build run test test-main test-sanitize test-clang fuzz lint-man install clean
+
+all: build
+
+$(BUILD)/CMakeCache.txt:
+	$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DFK_WERROR=ON
+
+build: $(BUILD)/CMakeCache.txt
+	$(CMAKE) --build $(BUILD) -j $(JOBS)
+
+run: build
+	scripts/run-echo.sh $(BUILD) $(RUN_ADDR)
+
+test: test-main test-sanitize test-clang fuzz lint-man
+	@echo "make test: all stages passed"
+
+test-main: build
+	cd $(BUILD) && $(CTEST) --output-on-failure -j $(JOBS)
+
+test-sanitize:
+	$(CMAKE) -S . -B $(BUILD)-sanitize -DCMAKE_BUILD_TYPE=Debug -DFK_WERROR=ON -DFK_SANITIZE=ON
+	$(CMAKE) --build $(BUILD)-sanitize -j $(JOBS)
+	cd $(BUILD)-sanitize && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(CTEST) --output-on-failure -j $(JOBS)
+
+test-clang:
+	@if command -v clang >/dev/null; then \
+	  CC=clang $(CMAKE) -S . -B $(BUILD)-clang -DFK_WERROR=ON -DFK_TESTS=OFF && \
+	  $(CMAKE) --build $(BUILD)-clang -j $(JOBS); \
+	else echo "test-clang: SKIPPED (clang is not installed)"; fi
+
+fuzz:
+	scripts/run-fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
+lint-man:
+	@if command -v mandoc >/dev/null; then \
+	  mandoc -Tlint -W warning man/*.[0-9] && echo "lint-man: ok"; \
+	else echo "lint-man: SKIPPED (mandoc is not installed: apt-get install mandoc)"; fi
+
+install: build
+	DESTDIR=$(DESTDIR) $(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-sanitize $(BUILD)-clang $(BUILD)-fuzz

@@ -1,0 +1,540 @@
+/*
+ * Connections: bytes in, events out, requests driven through their
+ * streams; management records answered here, by the library (spec 4.1).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "app/internal.h"
+
+/* A GET_VALUES record holds at most 65535 bytes: these bound the query. */
+#define VALUES_MAX_BYTES FK_MAX_CONTENT
+#define VALUES_MAX_PAIRS 1024
+
+static const fk_allocator *alloc_of(const fk__conn *c) {
+  return c->worker->server->cfg.allocator;
+}
+
+fk__conn *fk__conn_new(fk__worker *w, int fd) {
+  fk__conn *c = fk__alloc(w->server->cfg.allocator, sizeof *c);
+  if (c == NULL)
+    return NULL;
+  memset(c, 0, sizeof *c);
+  c->worker = w;
+  c->fd = fd;
+  fk_parser_init(&c->parser);
+  if (pthread_mutex_init(&c->lock, NULL) != 0)
+    goto fail_free;
+  if (pthread_cond_init(&c->drained, NULL) != 0)
+    goto fail_mutex;
+  c->events = EPOLLIN;
+  if (fk__loop_add(&w->loop, fd, c->events, c) != 0)
+    goto fail_cond;
+  c->next = w->conns;
+  if (w->conns)
+    w->conns->prev = c;
+  w->conns = c;
+  w->nconns++;
+  return c;
+fail_cond:
+  pthread_cond_destroy(&c->drained);
+fail_mutex:
+  pthread_mutex_destroy(&c->lock);
+fail_free:
+  fk__free(w->server->cfg.allocator, c);
+  return NULL;
+}
+
+/* Unlinks c from its worker and closes the socket; the memory goes once
+ * the worker has finished the events of this round (fk__conn_free). */
+static void conn_close(fk__conn *c) {
+  fk__worker *w = c->worker;
+  if (c->closed)
+    return;
+  c->closed = 1;
+  fk__loop_del(&w->loop, c->fd);
+  close(c->fd);
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    w->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  w->nconns--;
+  atomic_fetch_sub(&w->server->conns, 1);
+  c->next = w->graveyard;
+  w->graveyard = c;
+}
+
+void fk__conn_free(fk__conn *c) {
+  const fk_allocator *a = alloc_of(c);
+  if (c->values) {
+    fk_params_free(c->values);
+    fk__free(a, c->values);
+  }
+  fk__buf_free(&c->out, a);
+  fk__free(a, c->reqs);
+  pthread_cond_destroy(&c->drained);
+  pthread_mutex_destroy(&c->lock);
+  fk__free(a, c);
+}
+
+/* --- Output queue -------------------------------------------------------- */
+
+/* With c->lock held. EPOLLIN unless reading is paused, EPOLLOUT while
+ * output waits for the socket. */
+static void update_events(fk__conn *c) {
+  if (c->closed || c->dead)
+    return;
+  uint32_t want = (c->read_paused ? 0 : EPOLLIN) |
+                  (fk__buf_pending(&c->out) ? EPOLLOUT : 0);
+  if (want != c->events && fk__loop_mod(&c->worker->loop, c->fd, want, c) == 0)
+    c->events = want;
+}
+
+int fk__conn_write_locked(fk__conn *c) {
+  fk__buf *b = &c->out;
+  while (fk__buf_pending(b) > 0 && !c->dead) {
+    ssize_t n = send(c->fd, b->data + b->pos, fk__buf_pending(b),
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      b->pos += (size_t)n;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      /* The web server went away. Wake the worker, which cleans up: a
+       * handler thread may not touch the connection's lifetime. */
+      c->dead = 1;
+      shutdown(c->fd, SHUT_RDWR);
+      pthread_cond_broadcast(&c->drained);
+      return FK_E_ABORTED;
+    }
+  }
+  if (fk__buf_pending(b) == 0)
+    b->pos = b->len = 0;
+  if (fk__buf_pending(b) <= c->worker->server->cfg.max_output)
+    pthread_cond_broadcast(&c->drained);
+  update_events(c);
+  return FK_OK;
+}
+
+int fk__conn_wait_room(fk__conn *c) {
+  const fk_config *cfg = &c->worker->server->cfg;
+  struct timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += cfg->io_timeout_ms / 1000 + 1;
+  while (!c->dead && fk__buf_pending(&c->out) > cfg->max_output) {
+    if (cfg->io_timeout_ms == 0) {
+      pthread_cond_wait(&c->drained, &c->lock);
+    } else if (pthread_cond_timedwait(&c->drained, &c->lock, &deadline) ==
+               ETIMEDOUT) {
+      c->dead = 1;
+      shutdown(c->fd, SHUT_RDWR);
+      return FK_E_TIMEOUT;
+    }
+  }
+  return c->dead ? FK_E_ABORTED : FK_OK;
+}
+
+void fk__conn_queue(fk__conn *c, const void *p, size_t n) {
+  pthread_mutex_lock(&c->lock);
+  if (!c->dead && fk__buf_append(&c->out, alloc_of(c), p, n) != FK_OK) {
+    fk__log(c->worker->server, FK_LOG_ERROR,
+            "out of memory queueing a reply; closing the connection");
+    c->dead = 1;
+  }
+  pthread_mutex_unlock(&c->lock);
+}
+
+void fk__conn_flush(fk__conn *c) {
+  const fk_config *cfg = &c->worker->server->cfg;
+  pthread_mutex_lock(&c->lock);
+  fk__conn_write_locked(c);
+  /* A web server that sends requests but does not read the answers must
+   * not make the queue grow: stop reading until it catches up. */
+  if (!c->read_paused && fk__buf_pending(&c->out) > cfg->max_output) {
+    c->read_paused = 1;
+    update_events(c);
+  }
+  pthread_mutex_unlock(&c->lock);
+}
+
+void fk__conn_on_writable(fk__conn *c) {
+  const fk_config *cfg = &c->worker->server->cfg;
+  pthread_mutex_lock(&c->lock);
+  fk__conn_write_locked(c);
+  if (c->read_paused && fk__buf_pending(&c->out) <= cfg->max_output / 2) {
+    c->read_paused = 0;
+    update_events(c);
+  }
+  pthread_mutex_unlock(&c->lock);
+  fk__conn_check_idle(c);
+}
+
+/* --- Requests in flight -------------------------------------------------- */
+
+static fk_request *find_request(const fk__conn *c, unsigned id) {
+  for (unsigned i = 0; i < c->nreqs; i++)
+    if (c->reqs[i]->id == id)
+      return c->reqs[i];
+  return NULL;
+}
+
+static int add_request(fk__conn *c, fk_request *r) {
+  if (c->nreqs == c->reqs_cap) {
+    unsigned cap = c->reqs_cap ? c->reqs_cap * 2 : 4;
+    fk_request **n = fk__realloc(alloc_of(c), c->reqs, cap * sizeof *n);
+    if (n == NULL)
+      return FK_E_NOMEM;
+    c->reqs = n;
+    c->reqs_cap = cap;
+  }
+  c->reqs[c->nreqs++] = r;
+  return FK_OK;
+}
+
+void fk__conn_release(fk__conn *c, fk_request *r) {
+  fk_server *s = c->worker->server;
+  for (unsigned i = 0; i < c->nreqs; i++) {
+    if (c->reqs[i] == r) {
+      c->reqs[i] = c->reqs[--c->nreqs];
+      break;
+    }
+  }
+  int answered = r->state == FK__REQ_DONE && !c->dead;
+  fk__request_free(r);
+  atomic_fetch_sub(&s->reqs, 1);
+  if (answered)
+    fk__server_count_served(s);
+}
+
+void fk__conn_check_idle(fk__conn *c) {
+  if (c->closed || c->in_loop)
+    return;
+  fk_server *s = c->worker->server;
+  if (c->dead) {
+    fk__conn_kill(c, FK_OK);
+    return;
+  }
+  if (c->nreqs > 0 || fk__buf_pending(&c->out) > 0)
+    return;
+  if (c->out.cap > 0) {
+    /* Idle connections keep no buffers: thousands of them stay cheap. */
+    fk__buf_free(&c->out, alloc_of(c));
+  }
+  /* Spec 5.1: without FCGI_KEEP_CONN the application closes the
+   * connection once it has answered. A stopping server closes idle ones. */
+  if (c->close_when_idle || atomic_load(&s->stopping))
+    conn_close(c);
+}
+
+void fk__conn_kill(fk__conn *c, int err) {
+  if (c->closed)
+    return;
+  if (err != FK_OK && err != FK_E_CLOSED)
+    fk__log(c->worker->server, FK_LOG_WARNING, "closing connection: %s",
+            fk_strerror(err));
+  pthread_mutex_lock(&c->lock);
+  if (!c->dead) {
+    c->dead = 1;
+    shutdown(c->fd, SHUT_RDWR);
+  }
+  pthread_cond_broadcast(&c->drained);
+  pthread_mutex_unlock(&c->lock);
+  fk__loop_del(&c->worker->loop, c->fd);
+  /* Requests still receiving input are dropped; those in a handler learn
+   * of it through fk_aborted() and come back through the done queue. */
+  for (unsigned i = c->nreqs; i-- > 0;) {
+    fk_request *r = c->reqs[i];
+    atomic_store(&r->aborted, 1);
+    if (r->state <= FK__REQ_DATA)
+      fk__conn_release(c, r);
+  }
+  if (c->nreqs == 0 && !c->in_loop)
+    conn_close(c);
+}
+
+/* --- Replies from the library -------------------------------------------- */
+
+static void reply_end(fk__conn *c, unsigned id, unsigned protocol_status) {
+  uint8_t rec[FK_END_REQUEST_SIZE];
+  fk_encode_end_request(rec, id, 0, protocol_status);
+  fk__conn_queue(c, rec, sizeof rec);
+}
+
+static void reply_unknown_type(fk__conn *c, unsigned type) {
+  uint8_t rec[FK_UNKNOWN_TYPE_SIZE];
+  fk_encode_unknown_type(rec, type);
+  fk__conn_queue(c, rec, sizeof rec);
+}
+
+/* Spec 4.1: one GET_VALUES_RESULT naming each variable asked for that we
+ * know, once, however often it was repeated. */
+static void reply_values(fk__conn *c) {
+  const fk_config *cfg = &c->worker->server->cfg;
+  char conns[16], reqs[16];
+  snprintf(conns, sizeof conns, "%u", cfg->max_conns);
+  snprintf(reqs, sizeof reqs, "%u", cfg->max_reqs);
+  const char *names[] = {"FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS"};
+  const char *values[] = {conns, reqs, cfg->multiplex ? "1" : "0"};
+  int sent[3] = {0, 0, 0};
+  uint8_t rec[FK_HEADER_LEN + 3 * 64 + 8];
+  size_t len = FK_HEADER_LEN;
+  for (size_t i = 0; c->values && i < fk_params_count(c->values); i++) {
+    const char *name, *value;
+    size_t name_len, value_len;
+    fk_params_at(c->values, i, &name, &name_len, &value, &value_len);
+    for (int k = 0; k < 3; k++) {
+      if (!sent[k] && strlen(names[k]) == name_len &&
+          memcmp(names[k], name, name_len) == 0) {
+        len += fk_nv_encode(rec + len, names[k], name_len, values[k],
+                            strlen(values[k]));
+        sent[k] = 1;
+      }
+    }
+  }
+  size_t content = len - FK_HEADER_LEN, pad = fk_padding_for(content);
+  memset(rec + len, 0, pad);
+  fk_header_encode(rec, FK_GET_VALUES_RESULT, 0, content, pad);
+  fk__conn_queue(c, rec, len + pad);
+  if (c->values)
+    fk_params_reset(c->values);
+}
+
+static int on_values(fk__conn *c, const fk_event *ev) {
+  if (ev->request_id != 0 || ev->record_type != FK_GET_VALUES)
+    return FK_OK; /* answered with UNKNOWN_TYPE at the record's end */
+  if (c->values == NULL) {
+    c->values = fk__alloc(alloc_of(c), sizeof *c->values);
+    if (c->values == NULL)
+      return FK_E_NOMEM;
+    fk_params_init(c->values, alloc_of(c), VALUES_MAX_BYTES, VALUES_MAX_PAIRS);
+  }
+  /* A query over the bounds is answered from the names that fit. */
+  fk_params_feed(c->values, ev->data, ev->len);
+  return FK_OK;
+}
+
+static int on_values_end(fk__conn *c, const fk_event *ev) {
+  if (ev->request_id != 0)
+    return FK_OK;
+  if (ev->record_type == FK_GET_VALUES)
+    reply_values(c);
+  else
+    reply_unknown_type(c, ev->record_type);
+  return FK_OK;
+}
+
+/* --- Application records ------------------------------------------------- */
+
+static unsigned admit(fk__conn *c, unsigned role,
+                      const fk__handler_entry **handler) {
+  fk_server *s = c->worker->server;
+  *handler = fk__server_handler(s, role);
+  if (*handler == NULL)
+    return FK_UNKNOWN_ROLE;
+  if (!s->cfg.multiplex && c->nreqs > 0)
+    return FK_CANT_MPX_CONN;
+  if (c->nreqs >= s->cfg.max_reqs_per_conn)
+    return FK_OVERLOADED;
+  if (atomic_fetch_add(&s->reqs, 1) >= s->cfg.max_reqs) {
+    atomic_fetch_sub(&s->reqs, 1);
+    return FK_OVERLOADED;
+  }
+  return FK_REQUEST_COMPLETE;
+}
+
+static int on_begin(fk__conn *c, const fk_event *ev) {
+  fk_server *s = c->worker->server;
+  if (ev->request_id == FK_NULL_REQUEST_ID)
+    return FK_E_REQUEST_ID;
+  if (find_request(c, ev->request_id) != NULL)
+    return FK_E_DUPLICATE_ID;
+  if (!(ev->flags & FK_KEEP_CONN))
+    c->close_when_idle = 1;
+  const fk__handler_entry *handler;
+  unsigned status = admit(c, ev->role, &handler);
+  if (status != FK_REQUEST_COMPLETE) {
+    fk__log(s, FK_LOG_INFO, "request %u (role %u) refused: %s",
+            ev->request_id, ev->role, fk_protocol_status_name(status));
+    reply_end(c, ev->request_id, status);
+    return FK_OK;
+  }
+  fk_request *r =
+      fk__request_new(c, ev->request_id, ev->role, ev->flags, handler);
+  if (r == NULL || add_request(c, r) != FK_OK) {
+    if (r)
+      fk__request_free(r);
+    atomic_fetch_sub(&s->reqs, 1);
+    fk__log(s, FK_LOG_ERROR, "request %u: out of memory; FCGI_OVERLOADED",
+            ev->request_id);
+    reply_end(c, ev->request_id, FK_OVERLOADED);
+  }
+  return FK_OK;
+}
+
+static void on_abort(fk__conn *c, const fk_event *ev) {
+  fk_request *r = find_request(c, ev->request_id);
+  if (r == NULL)
+    return; /* spec 3.3: records for inactive ids are ignored */
+  if (r->state <= FK__REQ_DATA) {
+    /* The handler never saw it: end it here, with an empty response. */
+    fk__request_end_early(r, NULL, 0);
+  } else {
+    atomic_store(&r->aborted, 1);
+  }
+}
+
+/* Ends a request whose input broke a limit with an HTTP answer the client
+ * can understand, and ignores whatever else the web server sends for it. */
+static void refuse(fk_request *r, int err) {
+  fk_server *s = r->conn->worker->server;
+  const char *resp;
+  if (err == FK_E_BODY_TOO_LARGE)
+    resp = "Status: 413 Content Too Large\r\nContent-Type: text/plain\r\n\r\n"
+           "request body too large\n";
+  else if (err == FK_E_PARAMS_TOO_LARGE || err == FK_E_TOO_MANY_PARAMS)
+    resp = "Status: 431 Request Header Fields Too Large\r\n"
+           "Content-Type: text/plain\r\n\r\nrequest parameters too large\n";
+  else
+    resp = "Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
+           "\r\nserver error\n";
+  fk__log(s, FK_LOG_WARNING, "request %u refused: %s", r->id,
+          fk_strerror(err));
+  fk__request_end_early(r, resp, 0);
+}
+
+static int on_params(fk_request *r, const fk_event *ev) {
+  if (r->state != FK__REQ_PARAMS)
+    return FK_OK; /* after the end of PARAMS: ignored */
+  if (ev->type == FK_EV_STREAM) {
+    int rc = fk_params_feed(&r->params, ev->data, ev->len);
+    if (rc != FK_OK)
+      refuse(r, rc);
+    return FK_OK;
+  }
+  int rc = fk_params_finish(&r->params);
+  if (rc != FK_OK)
+    return rc;
+  /* Spec 6.3: an Authorizer gets no STDIN; one that comes is ignored. */
+  if (r->role == FK_AUTHORIZER)
+    fk__request_ready(r);
+  else
+    r->state = FK__REQ_STDIN;
+  return FK_OK;
+}
+
+static int on_input(fk_request *r, const fk_event *ev, unsigned stream,
+                    int state, fk__body *body) {
+  if (r->state < state && (stream == FK_STDIN || r->role == FK_FILTER))
+    return FK_E_STREAM_ORDER; /* spec 6.1: inputs arrive one after another */
+  if (r->state != state)
+    return FK_OK;
+  if (ev->type == FK_EV_STREAM) {
+    int rc = fk__body_append(body, r->conn->worker->server, ev->data, ev->len);
+    if (rc != FK_OK)
+      refuse(r, rc);
+    return FK_OK;
+  }
+  if (stream == FK_STDIN && r->role == FK_FILTER)
+    r->state = FK__REQ_DATA;
+  else
+    fk__request_ready(r);
+  return FK_OK;
+}
+
+static int on_stream(fk__conn *c, const fk_event *ev) {
+  fk_request *r = find_request(c, ev->request_id);
+  if (r == NULL)
+    return FK_OK;
+  switch (ev->record_type) {
+  case FK_PARAMS:
+    return on_params(r, ev);
+  case FK_STDIN:
+    return on_input(r, ev, FK_STDIN, FK__REQ_STDIN, &r->in);
+  case FK_DATA:
+    return on_input(r, ev, FK_DATA, FK__REQ_DATA, &r->data);
+  default:
+    return FK_OK; /* STDOUT, STDERR: not for an application */
+  }
+}
+
+static int dispatch(fk__conn *c, const fk_event *ev) {
+  switch (ev->type) {
+  case FK_EV_BEGIN:
+    return on_begin(c, ev);
+  case FK_EV_ABORT:
+    if (ev->request_id == 0)
+      reply_unknown_type(c, ev->record_type);
+    else
+      on_abort(c, ev);
+    return FK_OK;
+  case FK_EV_STREAM:
+  case FK_EV_STREAM_END:
+    return on_stream(c, ev);
+  case FK_EV_VALUES:
+    return on_values(c, ev);
+  case FK_EV_VALUES_END:
+    return on_values_end(c, ev);
+  case FK_EV_END:
+  case FK_EV_UNKNOWN_RECORD:
+    /* Spec 4.2: a management record of a type we do not handle. */
+    if (ev->request_id == 0)
+      reply_unknown_type(c, ev->record_type);
+    return FK_OK;
+  default:
+    return FK_OK; /* UNKNOWN_TYPE is an answer, not a question */
+  }
+}
+
+void fk__conn_on_readable(fk__conn *c) {
+  fk__worker *w = c->worker;
+  ssize_t n = recv(c->fd, w->rbuf, w->rbuf_size, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return;
+  if (n <= 0) {
+    if (n == 0 && !fk_parser_idle(&c->parser))
+      fk__log(w->server, FK_LOG_INFO, "web server closed the connection "
+                                      "in the middle of a record");
+    fk__conn_kill(c, n == 0 ? FK_E_CLOSED : FK_E_IO);
+    return;
+  }
+  const uint8_t *p = w->rbuf;
+  size_t left = (size_t)n;
+  int err = FK_OK;
+  c->in_loop = 1;
+  while (!c->dead) {
+    fk_event ev;
+    long used = fk_parser_feed(&c->parser, p, left, &ev);
+    if (used < 0) {
+      err = (int)used;
+      fk__log(w->server, FK_LOG_WARNING, "malformed record at byte %llu",
+              (unsigned long long)fk_parser_error_offset(&c->parser));
+      break;
+    }
+    p += used;
+    left -= (size_t)used;
+    if (ev.type == FK_EV_NONE)
+      break;
+    if ((err = dispatch(c, &ev)) != FK_OK) {
+      fk__log(w->server, FK_LOG_WARNING, "protocol error near byte %llu",
+              (unsigned long long)c->parser.offset);
+      break;
+    }
+  }
+  c->in_loop = 0;
+  if (err != FK_OK || c->dead) {
+    fk__conn_kill(c, err);
+    return;
+  }
+  fk__conn_flush(c);
+  fk__conn_check_idle(c);
+}

@@ -1,0 +1,223 @@
+/*
+ * Internal: the application runtime's objects and how they relate.
+ *
+ *   fk_server  settings, handlers, listening sockets, workers, handler pool
+ *   worker     one I/O thread: an epoll loop over the connections it
+ *              accepted, and a read buffer all of them share
+ *   conn       one connection from a web server: parser, output queue,
+ *              the requests in flight on it (multiplexing)
+ *   request    one FastCGI request: params, body, output state
+ *
+ * Ownership: a worker owns its connections; a connection owns its
+ * requests. Only the worker's thread creates, releases or frees them. A
+ * handler thread (handler_threads > 0) touches a connection only under
+ * conn->lock, to queue output, and hands a finished request back to the
+ * worker through its done queue.
+ */
+#ifndef FK_APP_INTERNAL_H
+#define FK_APP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fcgikit/app.h"
+#include "unix/unix.h"
+
+/* --- A byte buffer ------------------------------------------------------- */
+
+/* Bytes data[pos..len) are pending; pos <= len <= cap. */
+typedef struct fk__buf {
+  uint8_t *data;
+  size_t pos, len, cap;
+} fk__buf;
+
+/* Makes room for n more bytes at data + len. Returns FK_OK or FK_E_NOMEM. */
+int fk__buf_reserve(fk__buf *b, const fk_allocator *a, size_t n);
+int fk__buf_append(fk__buf *b, const fk_allocator *a, const void *p, size_t n);
+void fk__buf_free(fk__buf *b, const fk_allocator *a);
+static inline size_t fk__buf_pending(const fk__buf *b) { return b->len - b->pos; }
+
+void *fk__alloc(const fk_allocator *a, size_t n);
+void *fk__realloc(const fk_allocator *a, void *p, size_t n);
+void fk__free(const fk_allocator *a, void *p);
+
+/* --- A request body (STDIN or DATA) -------------------------------------- */
+
+/* The first `memory` bytes stay in mem; the rest goes to an unlinked
+ * temporary file. Reading never blocks on the network. */
+typedef struct fk__body {
+  fk__buf mem;
+  int fd;          /* spill file, -1 until needed */
+  uint64_t length; /* bytes received */
+  uint64_t rpos;   /* bytes handed to the reader */
+} fk__body;
+
+void fk__body_init(fk__body *b);
+int fk__body_append(fk__body *b, const fk_server *s, const uint8_t *p,
+                    size_t n);
+long fk__body_read(fk__body *b, void *buf, size_t len);
+void fk__body_free(fk__body *b, const fk_allocator *a);
+
+/* --- Requests ------------------------------------------------------------ */
+
+enum fk__req_state {
+  FK__REQ_PARAMS,  /* receiving PARAMS */
+  FK__REQ_STDIN,   /* receiving STDIN */
+  FK__REQ_DATA,    /* receiving DATA (Filter) */
+  FK__REQ_QUEUED,  /* waiting for a handler thread */
+  FK__REQ_RUNNING, /* in its handler */
+  FK__REQ_DONE     /* END_REQUEST queued; waiting to be released */
+};
+
+struct fk__conn;
+struct fk__handler_entry;
+
+struct fk_request {
+  struct fk__conn *conn;
+  unsigned id, role, flags;
+  int state;
+  const struct fk__handler_entry *handler;
+  fk_params params;
+  fk__body in, data;
+  /* Output: records are encoded straight into *out, which is conn->out
+   * for handlers on the I/O thread and own for handler threads. The record
+   * being filled starts at open_off (when open_type is not 0). */
+  fk__buf *out;
+  fk__buf own;
+  size_t open_off;
+  unsigned open_type;
+  int stderr_used;
+  int exit_status;
+  atomic_int aborted;
+  struct fk_request *next; /* handler queue or done queue */
+};
+
+/* --- Connections --------------------------------------------------------- */
+
+struct fk__worker;
+
+typedef struct fk__conn {
+  struct fk__worker *worker;
+  int fd;
+  fk_parser parser;
+  pthread_mutex_t lock;   /* out, dead, events: shared with handlers */
+  pthread_cond_t drained; /* out fell below max_output, or conn died */
+  fk__buf out;
+  fk_request **reqs; /* in flight, unordered */
+  unsigned nreqs, reqs_cap;
+  fk_params *values; /* a GET_VALUES query being received */
+  int dead;          /* transport gone or protocol error: no more I/O */
+  int close_when_idle; /* a request without KEEP_CONN was seen */
+  uint32_t events;   /* what epoll watches for now */
+  int read_paused;   /* EPOLLIN off: too much output queued */
+  int in_loop;       /* the worker is dispatching its input right now */
+  int closed;        /* socket closed; memory freed after this round */
+  struct fk__conn *prev, *next;
+} fk__conn;
+
+/* --- Workers and the server ---------------------------------------------- */
+
+typedef struct fk__worker {
+  fk_server *server;
+  unsigned index;
+  pthread_t thread;
+  fk__loop loop;
+  uint8_t *rbuf;
+  size_t rbuf_size;
+  fk__conn *conns; /* list of live connections */
+  fk__conn *graveyard; /* closed this round, freed at its end */
+  unsigned nconns;
+  int stop_seen;
+  int reserve_fd; /* spare fd given up to shed a connection on EMFILE */
+  pthread_mutex_t done_lock;
+  fk_request *done; /* finished on handler threads, to release here */
+} fk__worker;
+
+typedef struct fk__handler_entry {
+  unsigned role;
+  fk_handler fn;
+  void *arg;
+} fk__handler_entry;
+
+typedef struct fk__listener {
+  int fd;
+  char *unix_path; /* socket file to remove at the end, or NULL */
+  dev_t dev;       /* ... if it is still the one we made */
+  ino_t ino;
+} fk__listener;
+
+struct fk_server {
+  fk_config cfg;
+  fk__handler_entry *handlers;
+  size_t nhandlers;
+  fk__listener *listeners;
+  size_t nlisteners;
+  fk__addr_list web_server_addrs;
+  int check_addrs;
+  fk__worker *workers;
+  unsigned nworkers;
+  atomic_int running;
+  atomic_int stopping;
+  atomic_uint conns;
+  atomic_uint reqs;
+  atomic_ulong served;
+  atomic_uint workers_unlistened;
+  /* handler pool */
+  pthread_t *pool;
+  unsigned npool;
+  pthread_mutex_t queue_lock;
+  pthread_cond_t queue_cond;
+  fk_request *queue_head, *queue_tail;
+  int pool_exit;
+};
+
+/* --- Cross-module calls -------------------------------------------------- */
+
+void fk__log(const fk_server *s, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const fk__handler_entry *fk__server_handler(const fk_server *s, unsigned role);
+
+/* conn.c */
+fk__conn *fk__conn_new(fk__worker *w, int fd);
+void fk__conn_on_readable(fk__conn *c);
+void fk__conn_on_writable(fk__conn *c);
+void fk__conn_flush(fk__conn *c);
+void fk__conn_release(fk__conn *c, fk_request *r);
+void fk__conn_check_idle(fk__conn *c);
+void fk__conn_kill(fk__conn *c, int err);
+void fk__conn_free(fk__conn *c);
+/* On a handler thread, with c->lock held: waits until c->out has room.
+ * Returns FK_OK, FK_E_ABORTED (connection gone) or FK_E_TIMEOUT. */
+int fk__conn_wait_room(fk__conn *c);
+/* Queues bytes on c->out (takes c->lock). For the worker's own small
+ * replies: management records, rejections. */
+void fk__conn_queue(fk__conn *c, const void *p, size_t n);
+/* Writes what it can of c->out without blocking; with c->lock held. */
+int fk__conn_write_locked(fk__conn *c);
+
+/* request.c */
+fk_request *fk__request_new(fk__conn *c, unsigned id, unsigned role,
+                            unsigned flags,
+                            const fk__handler_entry *handler);
+void fk__request_free(fk_request *r);
+void fk__request_ready(fk_request *r);
+void fk__request_run(fk_request *r);
+/* Ends a request that never reached its handler (abort, limit): an empty
+ * STDOUT, optional message, END_REQUEST; then releases it. */
+void fk__request_end_early(fk_request *r, const char *response,
+                           uint32_t app_status);
+
+/* output.c */
+int fk__out_stream(fk_request *r, unsigned type, const void *p, size_t n);
+void fk__out_close_record(fk_request *r);
+int fk__out_finish(fk_request *r);
+int fk__out_push(fk_request *r);
+
+/* server.c */
+void fk__pool_push(fk_server *s, fk_request *r);
+void fk__worker_post_done(fk__worker *w, fk_request *r);
+void fk__server_count_served(fk_server *s);
+
+#endif

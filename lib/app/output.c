@@ -1,0 +1,282 @@
+/*
+ * Handler output: STDOUT and STDERR records encoded in place into the
+ * request's output buffer, then queued on the connection.
+ *
+ * A record is opened by reserving its 8 header bytes; data is copied in
+ * behind them; the header and padding are written when the record closes
+ * (on a change of stream, a full record, or before the buffer is handed to
+ * the socket). So a short response becomes STDOUT, its end and END_REQUEST
+ * back to back in one buffer, and leaves in one write.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+#include "app/internal.h"
+
+/* Records carry at most this much, a multiple of 8 so full records need no
+ * padding. */
+#define RECORD_MAX (FK_MAX_CONTENT & ~7u)
+/* A handler thread hands its output to the connection in pieces this big. */
+#define PUSH_CHUNK (64u << 10)
+
+static const fk_allocator *alloc_of(const fk_request *r) {
+  return r->conn->worker->server->cfg.allocator;
+}
+
+static int on_io_thread(const fk_request *r) { return r->out == &r->conn->out; }
+
+/* open_off is kept relative to out->pos: fk__buf_reserve() may move the
+ * pending bytes to the front of the buffer, never reorder them. */
+static uint8_t *open_header(fk_request *r) {
+  return r->out->data + r->out->pos + r->open_off;
+}
+
+static size_t open_content(const fk_request *r) {
+  return r->out->len - r->out->pos - r->open_off - FK_HEADER_LEN;
+}
+
+void fk__out_close_record(fk_request *r) {
+  if (r->open_type == 0)
+    return;
+  size_t clen = open_content(r);
+  if (clen == 0) {
+    /* An empty record would end the stream (spec 3.3): drop it. */
+    r->out->len -= FK_HEADER_LEN;
+  } else {
+    size_t pad = fk_padding_for(clen);
+    /* fk__out_stream() reserved room for the padding. */
+    memset(r->out->data + r->out->len, 0, pad);
+    r->out->len += pad;
+    fk_header_encode(open_header(r), r->open_type, r->id, clen, pad);
+  }
+  r->open_type = 0;
+}
+
+static int open_record(fk_request *r, unsigned type) {
+  fk__out_close_record(r);
+  int rc = fk__buf_reserve(r->out, alloc_of(r), FK_HEADER_LEN + 7);
+  if (rc != FK_OK)
+    return rc;
+  r->open_off = r->out->len - r->out->pos;
+  r->out->len += FK_HEADER_LEN;
+  r->open_type = type;
+  return FK_OK;
+}
+
+int fk__out_stream(fk_request *r, unsigned type, const void *p, size_t n) {
+  const uint8_t *src = p;
+  fk_server *s = r->conn->worker->server;
+  if (atomic_load(&r->aborted))
+    return FK_E_ABORTED;
+  if (r->state != FK__REQ_RUNNING)
+    return FK_E_STATE;
+  while (n > 0) {
+    int rc;
+    if (r->open_type != type || open_content(r) == RECORD_MAX) {
+      if ((rc = open_record(r, type)) != FK_OK)
+        return rc;
+    }
+    size_t take = RECORD_MAX - open_content(r);
+    if (take > n)
+      take = n;
+    /* + 7: room for the padding this record may need when it closes. */
+    if ((rc = fk__buf_reserve(r->out, s->cfg.allocator, take + 7)) != FK_OK)
+      return rc;
+    memcpy(r->out->data + r->out->len, src, take);
+    r->out->len += take;
+    src += take;
+    n -= take;
+    size_t limit = on_io_thread(r) ? s->cfg.max_output : PUSH_CHUNK;
+    if (fk__buf_pending(r->out) >= limit && (rc = fk__out_push(r)) != FK_OK)
+      return rc;
+  }
+  return FK_OK;
+}
+
+static int append_end_records(fk_request *r) {
+  uint8_t tail[FK_STREAM_END_SIZE * 2 + FK_END_REQUEST_SIZE];
+  size_t n = fk_encode_stream_end(tail, FK_STDOUT, r->id);
+  if (r->stderr_used)
+    n += fk_encode_stream_end(tail + n, FK_STDERR, r->id);
+  n += fk_encode_end_request(tail + n, r->id, (uint32_t)r->exit_status,
+                             FK_REQUEST_COMPLETE);
+  return fk__buf_append(r->out, alloc_of(r), tail, n);
+}
+
+/* Spec 6.1 rule 3: every stream the role uses ends with an empty record,
+ * even when nothing was written; STDERR only when it was used. Then
+ * END_REQUEST, after which nothing more is sent for this id. */
+int fk__out_finish(fk_request *r) {
+  fk__out_close_record(r);
+  int rc = append_end_records(r);
+  if (rc != FK_OK) {
+    /* Without memory for 40 bytes the request cannot be ended properly;
+     * the connection is the only thing left to close. */
+    fk__log(r->conn->worker->server, FK_LOG_ERROR,
+            "request %u: out of memory ending it; closing the connection",
+            r->id);
+    pthread_mutex_lock(&r->conn->lock);
+    r->conn->dead = 1;
+    pthread_mutex_unlock(&r->conn->lock);
+    return rc;
+  }
+  return on_io_thread(r) ? FK_OK : fk__out_push(r);
+}
+
+static int deadline_left(const struct timespec *deadline) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  long ms = (deadline->tv_sec - now.tv_sec) * 1000 +
+            (deadline->tv_nsec - now.tv_nsec) / 1000000;
+  return ms < 0 ? 0 : (int)ms;
+}
+
+/* On the I/O thread nobody else can drain the queue, so waiting for room
+ * means waiting on the socket itself. */
+static int push_inline(fk_request *r) {
+  fk__conn *c = r->conn;
+  const fk_config *cfg = &c->worker->server->cfg;
+  struct timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += cfg->io_timeout_ms / 1000;
+  deadline.tv_nsec += (long)(cfg->io_timeout_ms % 1000) * 1000000;
+  if (deadline.tv_nsec >= 1000000000) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&c->lock);
+  int rc = fk__conn_write_locked(c);
+  while (rc == FK_OK && !c->dead && fk__buf_pending(&c->out) > cfg->max_output) {
+    struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+    int wait = cfg->io_timeout_ms ? deadline_left(&deadline) : -1;
+    int n = poll(&pfd, 1, wait);
+    if (n == 0) {
+      rc = FK_E_TIMEOUT;
+      fk__log(c->worker->server, FK_LOG_WARNING,
+              "request %u: web server did not read output for %u ms; "
+              "closing the connection", r->id, cfg->io_timeout_ms);
+      c->dead = 1;
+      break;
+    }
+    if (n < 0 && errno != EINTR)
+      c->dead = 1;
+    rc = fk__conn_write_locked(c);
+  }
+  int dead = c->dead;
+  pthread_mutex_unlock(&c->lock);
+  if (dead) {
+    atomic_store(&r->aborted, 1);
+    return rc == FK_E_TIMEOUT ? rc : FK_E_ABORTED;
+  }
+  return rc;
+}
+
+/* From a handler thread: wait until the connection's queue has room, move
+ * this request's buffer into it, and write what the socket takes now. */
+static int push_threaded(fk_request *r) {
+  fk__conn *c = r->conn;
+  pthread_mutex_lock(&c->lock);
+  int rc = fk__conn_wait_room(c);
+  if (rc == FK_OK) {
+    if (fk__buf_pending(&c->out) == 0) {
+      /* Nothing queued: take the request's buffer as the queue. */
+      fk__buf t = c->out;
+      c->out = r->own;
+      r->own = t;
+      r->own.pos = r->own.len = 0;
+    } else {
+      rc = fk__buf_append(&c->out, alloc_of(r), r->own.data + r->own.pos,
+                          fk__buf_pending(&r->own));
+      r->own.pos = r->own.len = 0;
+    }
+    if (rc == FK_OK && !(c->events & EPOLLOUT))
+      rc = fk__conn_write_locked(c);
+  }
+  pthread_mutex_unlock(&c->lock);
+  if (rc != FK_OK) {
+    atomic_store(&r->aborted, 1);
+    r->own.pos = r->own.len = 0;
+  }
+  return rc;
+}
+
+int fk__out_push(fk_request *r) {
+  fk__out_close_record(r);
+  return on_io_thread(r) ? push_inline(r) : push_threaded(r);
+}
+
+/* --- Public calls -------------------------------------------------------- */
+
+int fk_write(fk_request *req, const void *buf, size_t len) {
+  return fk__out_stream(req, FK_STDOUT, buf, len);
+}
+
+int fk_puts(fk_request *req, const char *s) {
+  return fk__out_stream(req, FK_STDOUT, s, strlen(s));
+}
+
+static int vformat(fk_request *req, unsigned type, const char *fmt,
+                   va_list ap) {
+  char small[1024];
+  va_list again;
+  va_copy(again, ap);
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  int rc;
+  if (n < 0) {
+    rc = FK_E_INVAL;
+  } else if ((size_t)n < sizeof small) {
+    rc = fk__out_stream(req, type, small, (size_t)n);
+  } else {
+    char *big = fk__alloc(alloc_of(req), (size_t)n + 1);
+    if (big == NULL) {
+      rc = FK_E_NOMEM;
+    } else {
+      vsnprintf(big, (size_t)n + 1, fmt, again);
+      rc = fk__out_stream(req, type, big, (size_t)n);
+      fk__free(alloc_of(req), big);
+    }
+  }
+  va_end(again);
+  return rc;
+}
+
+int fk_vprintf(fk_request *req, const char *fmt, va_list ap) {
+  return vformat(req, FK_STDOUT, fmt, ap);
+}
+
+int fk_printf(fk_request *req, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = vformat(req, FK_STDOUT, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int fk_write_err(fk_request *req, const void *buf, size_t len) {
+  if (len > 0)
+    req->stderr_used = 1;
+  return fk__out_stream(req, FK_STDERR, buf, len);
+}
+
+int fk_eprintf(fk_request *req, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  req->stderr_used = 1;
+  int rc = vformat(req, FK_STDERR, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int fk_flush(fk_request *req) {
+  if (atomic_load(&req->aborted))
+    return FK_E_ABORTED;
+  if (req->state != FK__REQ_RUNNING)
+    return FK_E_STATE;
+  return fk__out_push(req);
+}

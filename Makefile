@@ -57,9 +57,7 @@ fuzz:
 	scripts/run-fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 
 lint-man:
-	@if command -v mandoc >/dev/null; then \
-	  mandoc -Tlint -W warning man/*.[0-9] && echo "lint-man: ok"; \
-	else echo "lint-man: SKIPPED (mandoc is not installed: apt-get install mandoc)"; fi
+	scripts/lint-man.sh man
 
 install: build
 	DESTDIR=$(DESTDIR) $(CMAKE) --install $(BUILD) --prefix $(PREFIX)

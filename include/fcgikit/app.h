@@ -68,7 +68,8 @@ typedef struct fk_config {
   int handle_signals;        /* SIGTERM/SIGINT stop gracefully, SIGPIPE
                                 ignored (on by default) */
   const char *tmpdir;        /* for spilled bodies; NULL = $TMPDIR or /tmp */
-  const fk_allocator *allocator; /* NULL = libc */
+  const fk_allocator *allocator; /* every allocation made while serving;
+                                    NULL = libc */
   /* Where the library reports what a peer did wrong and what it could not
    * do. NULL = standard error when it is open. */
   void (*log)(int level, const char *msg, void *arg);
@@ -109,19 +110,23 @@ int fk_server_handle(fk_server *s, unsigned role, fk_handler handler,
  * FCGI_WEB_SERVER_ADDRS, when set, is read here and applies to every
  * connection accepted: a peer not in the list, or not on TCP, is refused.
  * Returns FK_OK, FK_E_ADDRESS, FK_E_LISTEN (nothing inherited),
- * FK_E_WEB_SERVER_ADDRS, FK_E_SYSTEM (errno says why), FK_E_STATE. */
+ * FK_E_WEB_SERVER_ADDRS, FK_E_SYSTEM (errno says why), FK_E_STATE,
+ * FK_E_NOMEM. */
 int fk_server_listen(fk_server *s, const char *address);
 
 /* Serves on a listening socket the caller made. The server closes it when
- * it is freed. Returns FK_OK, FK_E_INVAL (not a listening socket), FK_E_NOMEM. */
+ * it stops (or is freed without running). Returns FK_OK, FK_E_INVAL (not a
+ * listening socket), FK_E_WEB_SERVER_ADDRS, FK_E_STATE, FK_E_NOMEM. */
 int fk_server_listen_fd(fk_server *s, int fd);
 
 /* Serves until stopped: by fk_server_stop(), by SIGTERM or SIGINT when
  * handle_signals is set, or after max_requests requests. A stop is graceful:
  * listening sockets close at once, requests in flight finish and are
  * answered, then connections close and the call returns FK_OK.
- * Returns FK_E_LISTEN when there is nothing to listen on, FK_E_NOMEM or
- * FK_E_SYSTEM when threads or event loops cannot be set up. */
+ * A server runs once: afterwards it can only be freed.
+ * Returns FK_E_LISTEN when there is nothing to listen on, FK_E_STATE when
+ * it already ran, FK_E_NOMEM or FK_E_SYSTEM (errno says why) when threads
+ * or event loops cannot be set up. */
 int fk_server_run(fk_server *s);
 
 /* Asks a running server to stop gracefully. Safe from any thread and from a
@@ -184,7 +189,8 @@ uint64_t fk_data_length(const fk_request *req);
  * up to 64 KiB; when more than max_output is queued for the web server the
  * call waits until it reads (bounded by io_timeout_ms).
  * Returns FK_OK, FK_E_ABORTED (the web server aborted the request or went
- * away: stop producing output), FK_E_TIMEOUT, FK_E_NOMEM. */
+ * away: stop producing output), FK_E_TIMEOUT, FK_E_NOMEM; the printf
+ * family also FK_E_INVAL for a format the C library cannot expand. */
 int fk_write(fk_request *req, const void *buf, size_t len);
 int fk_puts(fk_request *req, const char *s);
 int fk_printf(fk_request *req, const char *fmt, ...)

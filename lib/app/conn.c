@@ -31,7 +31,13 @@ fk__conn *fk__conn_new(fk__worker *w, int fd) {
   fk_parser_init(&c->parser);
   if (pthread_mutex_init(&c->lock, NULL) != 0)
     goto fail_free;
-  if (pthread_cond_init(&c->drained, NULL) != 0)
+  /* fk__conn_wait_room's deadline is on the monotonic clock. */
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  int rc = pthread_cond_init(&c->drained, &ca);
+  pthread_condattr_destroy(&ca);
+  if (rc != 0)
     goto fail_mutex;
   c->events = EPOLLIN;
   if (fk__loop_add(&w->loop, fd, c->events, c) != 0)
@@ -181,11 +187,20 @@ void fk__conn_on_writable(fk__conn *c) {
 
 /* --- Requests in flight -------------------------------------------------- */
 
+/* A request that is done waits for the worker to release it, but its id
+ * is no longer active (spec 3.3): it is not found, nor counted. */
 static fk_request *find_request(const fk__conn *c, unsigned id) {
   for (unsigned i = 0; i < c->nreqs; i++)
-    if (c->reqs[i]->id == id)
+    if (c->reqs[i]->id == id && c->reqs[i]->state != FK__REQ_DONE)
       return c->reqs[i];
   return NULL;
+}
+
+static unsigned active_requests(const fk__conn *c) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < c->nreqs; i++)
+    n += c->reqs[i]->state != FK__REQ_DONE;
+  return n;
 }
 
 static int add_request(fk__conn *c, fk_request *r) {
@@ -341,9 +356,10 @@ static unsigned admit(fk__conn *c, unsigned role,
   *handler = fk__server_handler(s, role);
   if (*handler == NULL)
     return FK_UNKNOWN_ROLE;
-  if (!s->cfg.multiplex && c->nreqs > 0)
+  unsigned active = active_requests(c);
+  if (!s->cfg.multiplex && active > 0)
     return FK_CANT_MPX_CONN;
-  if (c->nreqs >= s->cfg.max_reqs_per_conn)
+  if (active >= s->cfg.max_reqs_per_conn)
     return FK_OVERLOADED;
   if (atomic_fetch_add(&s->reqs, 1) >= s->cfg.max_reqs) {
     atomic_fetch_sub(&s->reqs, 1);

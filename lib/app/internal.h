@@ -77,7 +77,7 @@ struct fk__handler_entry;
 struct fk_request {
   struct fk__conn *conn;
   unsigned id, role, flags;
-  int state;
+  atomic_int state; /* a handler thread sets RUNNING and DONE */
   const struct fk__handler_entry *handler;
   fk_params params;
   fk__body in, data;
@@ -108,7 +108,7 @@ typedef struct fk__conn {
   fk_request **reqs; /* in flight, unordered */
   unsigned nreqs, reqs_cap;
   fk_params *values; /* a GET_VALUES query being received */
-  int dead;          /* transport gone or protocol error: no more I/O */
+  atomic_int dead;   /* transport gone or protocol error: no more I/O */
   int close_when_idle; /* a request without KEEP_CONN was seen */
   uint32_t events;   /* what epoll watches for now */
   int read_paused;   /* EPOLLIN off: too much output queued */

@@ -56,8 +56,11 @@ void fk__request_ready(fk_request *r) {
 void fk__request_run(fk_request *r) {
   r->state = FK__REQ_RUNNING;
   r->handler->fn(r, r->handler->arg);
-  fk__out_finish(r);
+  /* Spec 3.3: the id is free once END_REQUEST is sent, and the web server
+   * may reuse it at once, before the worker has released this request:
+   * mark it done before the END_REQUEST can leave. */
   r->state = FK__REQ_DONE;
+  fk__out_finish(r);
   if (r->out == &r->own)
     fk__worker_post_done(r->conn->worker, r);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -109,9 +110,11 @@ static int add_listener(fk_server *s, int fd, const char *unix_path) {
   l->fd = fd;
   if (unix_path) {
     struct stat st;
-    l->unix_path = strdup(unix_path);
+    size_t len = strlen(unix_path) + 1;
+    l->unix_path = fk__alloc(s->cfg.allocator, len);
     if (l->unix_path == NULL)
       return FK_E_NOMEM;
+    memcpy(l->unix_path, unix_path, len);
     if (stat(unix_path, &st) == 0) {
       l->dev = st.st_dev;
       l->ino = st.st_ino;
@@ -214,7 +217,7 @@ static void close_listeners(fk_server *s) {
     if (l->unix_path && lstat(l->unix_path, &st) == 0 && st.st_dev == l->dev &&
         st.st_ino == l->ino)
       unlink(l->unix_path);
-    free(l->unix_path);
+    fk__free(s->cfg.allocator, l->unix_path);
     l->unix_path = NULL;
   }
 }
@@ -348,6 +351,7 @@ void fk_server_stop(fk_server *s) {
 }
 
 static fk_server *signal_target;
+static struct sigaction saved_term, saved_int, saved_pipe;
 
 static void on_signal(int sig) {
   (void)sig;
@@ -360,11 +364,21 @@ static void install_signals(fk_server *s) {
   memset(&sa, 0, sizeof sa);
   signal_target = s;
   sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART; /* handlers' own system calls carry on */
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, &saved_term);
+  sigaction(SIGINT, &sa, &saved_int);
   sa.sa_handler = SIG_IGN;
-  sigaction(SIGPIPE, &sa, NULL);
+  sigaction(SIGPIPE, &sa, &saved_pipe);
+}
+
+static void restore_signals(fk_server *s) {
+  if (signal_target != s)
+    return;
+  sigaction(SIGTERM, &saved_term, NULL);
+  sigaction(SIGINT, &saved_int, NULL);
+  sigaction(SIGPIPE, &saved_pipe, NULL);
+  signal_target = NULL;
 }
 
 /* The worker stops listening, closes its idle connections, and carries on
@@ -425,6 +439,7 @@ static void *worker_main(void *arg) {
     }
     bury_closed(w);
   }
+  bury_closed(w); /* those worker_begin_stop closed just before the break */
   return NULL;
 }
 
@@ -468,9 +483,23 @@ static void stop_pool(fk_server *s) {
   s->npool = 0;
 }
 
+/* Thousands of connections need thousands of descriptors; the soft limit
+ * is often 1024 while the hard one allows more. */
+static void raise_fd_limit(const fk_server *s) {
+  struct rlimit rl;
+  rlim_t want = (rlim_t)s->cfg.max_conns + 64;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+    return;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want
+                    ? want
+                    : rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int fk_server_run(fk_server *s) {
   if (s->nlisteners == 0)
     return FK_E_LISTEN;
+  raise_fd_limit(s);
   if (atomic_exchange(&s->running, 1))
     return FK_E_STATE;
   int rc = FK_OK;
@@ -491,19 +520,25 @@ int fk_server_run(fk_server *s) {
   }
   if (s->cfg.handle_signals)
     install_signals(s);
-  for (; s->npool < s->cfg.handler_threads; s->npool++)
-    if (pthread_create(&s->pool[s->npool], NULL, pool_main, s) != 0) {
+  for (; s->npool < s->cfg.handler_threads; s->npool++) {
+    int err = pthread_create(&s->pool[s->npool], NULL, pool_main, s);
+    if (err != 0) {
+      errno = err;
       rc = FK_E_SYSTEM;
       goto out_pool;
     }
+  }
   /* Worker 0 runs on the calling thread. */
-  for (started = 1; started < s->nworkers; started++)
-    if (pthread_create(&s->workers[started].thread, NULL, worker_main,
-                       &s->workers[started]) != 0) {
+  for (started = 1; started < s->nworkers; started++) {
+    int err = pthread_create(&s->workers[started].thread, NULL, worker_main,
+                             &s->workers[started]);
+    if (err != 0) {
       fk_server_stop(s);
+      errno = err;
       rc = FK_E_SYSTEM;
       break;
     }
+  }
   worker_main(&s->workers[0]);
   for (unsigned i = 1; i < started; i++)
     pthread_join(s->workers[i].thread, NULL);
@@ -518,8 +553,7 @@ out:
   s->workers = NULL;
   s->pool = NULL;
   s->nworkers = 0;
-  if (signal_target == s)
-    signal_target = NULL;
+  restore_signals(s);
   close_listeners(s);
   return rc;
 }
@@ -543,7 +577,8 @@ int fk_serve(const char *address, fk_handler handler, void *arg) {
       (rc = fk_server_listen(s, address)) == FK_OK)
     rc = fk_server_run(s);
   if (rc != FK_OK)
-    fprintf(stderr, "fcgikit: %s: %s%s%s\n", address && *address ? address : "fd 0",
+    fprintf(stderr, "fcgikit: %s: %s%s%s\n",
+            address && *address ? address : "inherited socket",
             fk_strerror(rc), rc == FK_E_SYSTEM ? ": " : "",
             rc == FK_E_SYSTEM ? strerror(errno) : "");
   fk_server_free(s);

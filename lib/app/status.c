@@ -43,7 +43,8 @@ const char *fk_status_reason(int code) {
 }
 
 int fk_status(fk_request *req, int code, const char *reason) {
-  if (code < 100 || code > 999)
+  if (code < 100 || code > 999 ||
+      (reason != NULL && reason[strcspn(reason, "\r\n")] != '\0'))
     return FK_E_INVAL;
   return fk_printf(req, "Status: %d %s\r\n", code,
                    reason ? reason : fk_status_reason(code));
@@ -51,7 +52,8 @@ int fk_status(fk_request *req, int code, const char *reason) {
 
 int fk_add_header(fk_request *req, const char *name, const char *value) {
   /* A CR or LF would let a value start a header of its own. */
-  if (name == NULL || value == NULL || name[strcspn(name, "\r\n:")] != '\0' ||
+  if (name == NULL || value == NULL || *name == '\0' ||
+      name[strcspn(name, "\r\n:")] != '\0' ||
       value[strcspn(value, "\r\n")] != '\0')
     return FK_E_INVAL;
   return fk_printf(req, "%s: %s\r\n", name, value);

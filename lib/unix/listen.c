@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,31 +84,51 @@ fail_close:
   return FK_E_SYSTEM;
 }
 
-int fk__listen_tcp(const char *host, const char *port, int backlog, int *fd) {
-  struct addrinfo hints, *res = NULL;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  int gai = getaddrinfo(*host ? host : NULL, port, &hints, &res);
-  if (gai != 0)
-    return FK_E_ADDRESS;
-  int rc = FK_E_SYSTEM;
-  for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+/* Binds and listens on the first address that works. */
+static int bind_first(const struct addrinfo *res, int backlog, int *fd,
+                      int dual_stack) {
+  for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
     int s = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                    ai->ai_protocol);
     if (s < 0)
       continue;
-    int on = 1;
+    int on = 1, off = 0;
     setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (dual_stack)
+      setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
     if (bind(s, ai->ai_addr, ai->ai_addrlen) == 0 && listen(s, backlog) == 0) {
       *fd = s;
-      rc = FK_OK;
-      break;
+      return FK_OK;
     }
     int saved = errno;
     close(s);
     errno = saved;
   }
+  return FK_E_SYSTEM;
+}
+
+int fk__listen_tcp(const char *host, const char *port, int backlog, int *fd) {
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  /* No host: every address, IPv6 and IPv4 on one dual-stack socket where
+   * the system has IPv6, else IPv4 only. */
+  if (*host == '\0') {
+    hints.ai_family = AF_INET6;
+    if (getaddrinfo("::", port, &hints, &res) == 0) {
+      int rc = bind_first(res, backlog, fd, 1);
+      freeaddrinfo(res);
+      if (rc == FK_OK)
+        return rc;
+    }
+    host = "0.0.0.0";
+    hints.ai_family = AF_INET;
+  }
+  int gai = getaddrinfo(host, port, &hints, &res);
+  if (gai != 0)
+    return FK_E_ADDRESS;
+  int rc = bind_first(res, backlog, fd, 0);
   freeaddrinfo(res);
   return rc;
 }

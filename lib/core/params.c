@@ -1,0 +1,292 @@
+/*
+ * An incremental name-value pair decoder (spec 3.4) that keeps the pairs.
+ *
+ * The stream's record boundaries carry no meaning (3.3), so a pair, or even
+ * its length prefix, may be cut anywhere between two feeds. The prefix is
+ * gathered in p->prefix; once both lengths are known the limits are checked
+ * (64-bit sums, before any allocation for the pair: CVE-2025-23016), and the
+ * pair's bytes are then appended to the arena as they arrive. The arena grows
+ * with the bytes really received, never with the lengths a peer claims.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+/* The index holds 32-bit offsets into the arena. */
+#define FK__ARENA_MAX ((uint64_t)UINT32_MAX)
+#define FK__ARENA_MIN 256u
+#define FK__INDEX_MIN 16u
+
+/* --- Allocation ---------------------------------------------------------- */
+
+static void *mem_realloc(const fk_allocator *a, void *ptr, size_t size) {
+  if (!a)
+    return realloc(ptr, size);
+  /* Hooks never see realloc(NULL, n). */
+  return ptr ? a->realloc(ptr, size, a->ud) : a->malloc(size, a->ud);
+}
+
+static void mem_free(const fk_allocator *a, void *ptr) {
+  if (!ptr)
+    return;
+  if (a)
+    a->free(ptr, a->ud);
+  else
+    free(ptr);
+}
+
+/* The largest arena the limits allow: name and value bytes plus two NULs a
+ * pair; doubling stops there instead of overshooting the limit. */
+static uint64_t arena_ceiling(const fk_params *p) {
+  uint64_t c;
+
+  if (!p->max_bytes || !p->max_pairs || p->max_bytes >= FK__ARENA_MAX ||
+      p->max_pairs >= FK__ARENA_MAX)
+    return FK__ARENA_MAX;
+  c = (uint64_t)p->max_bytes + 2 * (uint64_t)p->max_pairs;
+  return c < FK__ARENA_MAX ? c : FK__ARENA_MAX;
+}
+
+/* Makes room for extra more bytes in the arena, doubling its size. */
+static int arena_reserve(fk_params *p, size_t extra) {
+  uint64_t need = (uint64_t)p->arena_len + extra, cap;
+  void *n;
+
+  if (need <= p->arena_cap)
+    return FK_OK;
+  if (need > FK__ARENA_MAX)
+    return FK_E_PARAMS_TOO_LARGE;
+  cap = p->arena_cap ? 2 * (uint64_t)p->arena_cap : FK__ARENA_MIN;
+  if (cap > arena_ceiling(p))
+    cap = arena_ceiling(p);
+  if (cap < need)
+    cap = need;
+  n = mem_realloc(p->alloc, p->arena, (size_t)cap);
+  if (!n)
+    return FK_E_NOMEM;
+  p->arena = n;
+  p->arena_cap = (size_t)cap;
+  return FK_OK;
+}
+
+/* Makes room for one more index entry. */
+static int index_reserve(fk_params *p) {
+  size_t cap;
+  void *n;
+
+  if (p->count < p->index_cap)
+    return FK_OK;
+  cap = p->index_cap ? 2 * p->index_cap : FK__INDEX_MIN;
+  if (p->max_pairs && cap > p->max_pairs)
+    cap = p->max_pairs;
+  if (cap > SIZE_MAX / sizeof *p->index)
+    return FK_E_NOMEM;
+  n = mem_realloc(p->alloc, p->index, cap * sizeof *p->index);
+  if (!n)
+    return FK_E_NOMEM;
+  p->index = n;
+  p->index_cap = cap;
+  return FK_OK;
+}
+
+/* --- Life cycle ---------------------------------------------------------- */
+
+static void clear_decoder(fk_params *p) {
+  memset(p->prefix, 0, sizeof p->prefix);
+  p->prefix_have = 0;
+  p->prefix_need = 1;
+  p->cur_name_len = p->cur_value_len = 0;
+  p->cur_have = p->cur_off = 0;
+  p->in_pair = 0;
+}
+
+void fk_params_init(fk_params *p, const fk_allocator *alloc, size_t max_bytes,
+                    size_t max_pairs) {
+  memset(p, 0, sizeof *p);
+  p->alloc = alloc;
+  p->max_bytes = max_bytes;
+  p->max_pairs = max_pairs;
+  clear_decoder(p);
+}
+
+void fk_params_reset(fk_params *p) {
+  p->arena_len = 0;
+  p->count = 0;
+  p->error = FK_OK;
+  clear_decoder(p);
+}
+
+void fk_params_free(fk_params *p) {
+  if (!p)
+    return;
+  mem_free(p->alloc, p->arena);
+  mem_free(p->alloc, p->index);
+  p->arena = NULL;
+  p->index = NULL;
+  p->arena_cap = p->index_cap = 0;
+  fk_params_reset(p);
+}
+
+/* --- Decoding ------------------------------------------------------------ */
+
+/* How many prefix bytes the pair needs, as far as the bytes seen tell. */
+static unsigned prefix_need(const fk_params *p) {
+  unsigned name_w, value_w;
+
+  if (p->prefix_have == 0)
+    return 1;
+  name_w = FK__NV_WIDTH(p->prefix[0]);
+  if (p->prefix_have <= name_w)
+    return name_w + 1; /* up to the first byte of the value length */
+  value_w = FK__NV_WIDTH(p->prefix[name_w]);
+  return name_w + value_w;
+}
+
+/* Appends up to want bytes of the current pair from the input. */
+static void copy_part(fk_params *p, const uint8_t **data, size_t *len,
+                      size_t want) {
+  size_t k = want < *len ? want : *len;
+
+  if (k == 0)
+    return; /* *data may be NULL: no arithmetic on it */
+  memcpy(p->arena + p->arena_len, *data, k);
+  p->arena_len += k;
+  p->cur_have += k;
+  *data += k;
+  *len -= k;
+}
+
+static void finish_pair(fk_params *p) {
+  struct fk__pair *e = &p->index[p->count++];
+
+  p->arena[p->arena_len++] = 0; /* the value's NUL */
+  e->name_off = (uint32_t)p->cur_off;
+  e->name_len = p->cur_name_len;
+  e->value_off = (uint32_t)(p->cur_off + p->cur_name_len + 1);
+  e->value_len = p->cur_value_len;
+  clear_decoder(p);
+}
+
+/* Takes name and value bytes of the current pair; called with len 0 for a
+ * pair that has nothing left to receive (empty name and value). */
+static int take_body(fk_params *p, const uint8_t **data, size_t *len) {
+  size_t total = (size_t)p->cur_name_len + p->cur_value_len;
+  size_t left = total - p->cur_have;
+  int r;
+
+  /* The bytes this call can take plus the two NULs: all writes below
+   * stay inside the reservation. */
+  r = arena_reserve(p, (left < *len ? left : *len) + 2);
+  if (r != FK_OK)
+    return r;
+  if (p->cur_have < p->cur_name_len)
+    copy_part(p, data, len, p->cur_name_len - p->cur_have);
+  /* The name is complete and its NUL not yet written. */
+  if (p->cur_have == p->cur_name_len &&
+      p->arena_len - p->cur_off == p->cur_name_len)
+    p->arena[p->arena_len++] = 0;
+  if (p->cur_have >= p->cur_name_len)
+    copy_part(p, data, len, total - p->cur_have);
+  if (p->cur_have == total)
+    finish_pair(p);
+  return FK_OK;
+}
+
+/* Both lengths are known: check the limits in 64 bits, then start storing. */
+static int start_pair(fk_params *p) {
+  unsigned name_w = FK__NV_WIDTH(p->prefix[0]);
+  uint64_t name_len = fk__nv_read_length(p->prefix);
+  uint64_t value_len = fk__nv_read_length(p->prefix + name_w);
+  /* arena_len is where the new pair starts: every byte before belongs to a
+   * complete pair, two of them NULs. */
+  uint64_t stored = (uint64_t)p->arena_len - 2 * (uint64_t)p->count;
+  const uint8_t *none = NULL;
+  size_t zero = 0;
+  int r;
+
+  if (p->max_pairs && p->count >= p->max_pairs)
+    return FK_E_TOO_MANY_PARAMS;
+  if (p->max_bytes && stored + name_len + value_len > p->max_bytes)
+    return FK_E_PARAMS_TOO_LARGE;
+  if (p->arena_len + name_len + value_len + 2 > FK__ARENA_MAX)
+    return FK_E_PARAMS_TOO_LARGE;
+  r = index_reserve(p);
+  if (r != FK_OK)
+    return r;
+  p->cur_name_len = (uint32_t)name_len;
+  p->cur_value_len = (uint32_t)value_len;
+  p->cur_have = 0;
+  p->cur_off = p->arena_len;
+  p->in_pair = 1;
+  return take_body(p, &none, &zero);
+}
+
+static int take_prefix(fk_params *p, const uint8_t **data, size_t *len) {
+  while (*len > 0 && p->prefix_have < p->prefix_need) {
+    p->prefix[p->prefix_have++] = **data;
+    (*data)++;
+    (*len)--;
+    p->prefix_need = prefix_need(p);
+  }
+  if (p->prefix_have < p->prefix_need)
+    return FK_OK; /* the rest of the prefix is in a later feed */
+  return start_pair(p);
+}
+
+int fk_params_feed(fk_params *p, const uint8_t *data, size_t len) {
+  int r = p->error;
+
+  while (r == FK_OK && len > 0)
+    r = p->in_pair ? take_body(p, &data, &len) : take_prefix(p, &data, &len);
+  p->error = r;
+  return r;
+}
+
+int fk_params_finish(const fk_params *p) {
+  if (p->error != FK_OK)
+    return p->error;
+  if (p->in_pair || p->prefix_have > 0)
+    return FK_E_TRUNCATED_PAIR;
+  return FK_OK;
+}
+
+/* --- Lookup -------------------------------------------------------------- */
+
+size_t fk_params_count(const fk_params *p) { return p->count; }
+
+int fk_params_at(const fk_params *p, size_t i, const char **name,
+                 size_t *name_len, const char **value, size_t *value_len) {
+  const struct fk__pair *e;
+
+  if (i >= p->count)
+    return FK_E_INVAL;
+  e = &p->index[i];
+  if (name)
+    *name = (const char *)p->arena + e->name_off;
+  if (name_len)
+    *name_len = e->name_len;
+  if (value)
+    *value = (const char *)p->arena + e->value_off;
+  if (value_len)
+    *value_len = e->value_len;
+  return FK_OK;
+}
+
+/* Duplicates are not addressed by the spec (3.4); the first one wins, as in
+ * fcgi2's FCGX_GetParam. */
+const char *fk_params_get(const fk_params *p, const char *name,
+                          size_t *value_len) {
+  size_t n = strlen(name), i;
+
+  for (i = 0; i < p->count; i++) {
+    const struct fk__pair *e = &p->index[i];
+
+    if (e->name_len == n && memcmp(p->arena + e->name_off, name, n) == 0) {
+      if (value_len)
+        *value_len = e->value_len;
+      return (const char *)p->arena + e->value_off;
+    }
+  }
+  return NULL;
+}

@@ -12,6 +12,8 @@ fi
 CC=clang cmake -S "$src" -B "$build" -DFK_FUZZ=ON -DFK_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$build" -j "$(nproc)" >/dev/null
 for target in "$build"/fuzz/fuzz_*; do
+  case $target in *.*) continue ;; esac
+  [ -x "$target" ] || continue
   name=$(basename "$target")
   corpus="$src/fuzz/corpus/${name#fuzz_}"
   [ -d "$corpus" ] || corpus=""

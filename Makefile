@@ -31,7 +31,8 @@ $(BUILD)/CMakeCache.txt:
 build: $(BUILD)/CMakeCache.txt
 	$(CMAKE) --build $(BUILD) -j $(JOBS)
 
-run: build
+run: $(BUILD)/CMakeCache.txt
+	$(CMAKE) --build $(BUILD) -j $(JOBS) --target echo
 	scripts/run-echo.sh $(BUILD) $(RUN_ADDR)
 
 test: test-main test-sanitize test-clang fuzz lint-man

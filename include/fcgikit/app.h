@@ -63,6 +63,9 @@ typedef struct fk_config {
   unsigned io_timeout_ms;    /* how long a writer waits for a web server
                                 that does not read; 0 = forever */
   unsigned long max_requests;/* serve this many, then stop; 0 = never */
+  unsigned stop_timeout_ms;  /* a stop waits this long for requests in
+                                flight, then closes their connections;
+                                0 = no limit */
   int socket_mode;           /* mode of a Unix socket created; -1 = umask */
   int backlog;               /* listen(2) backlog */
   int handle_signals;        /* SIGTERM/SIGINT stop gracefully, SIGPIPE
@@ -79,7 +82,8 @@ typedef struct fk_config {
 /* Defaults: threads 0 (one per CPU), handler_threads 0, max_conns 1024,
  * max_reqs 1024, max_reqs_per_conn 64, multiplex 1, max_params_bytes 1 MiB,
  * max_params 4096, body_memory 1 MiB, max_body 0, max_output 256 KiB,
- * io_timeout_ms 60000, max_requests 0, socket_mode -1, backlog 1024,
+ * io_timeout_ms 60000, max_requests 0, stop_timeout_ms 30000,
+ * socket_mode -1, backlog 1024,
  * handle_signals 1, everything else NULL. */
 void fk_config_init(fk_config *cfg);
 

@@ -17,6 +17,7 @@ void fk_config_init(fk_config *cfg) {
   cfg->body_memory = 1u << 20;
   cfg->max_output = 256u << 10;
   cfg->io_timeout_ms = 60000;
+  cfg->stop_timeout_ms = 30000;
   cfg->socket_mode = -1;
   cfg->backlog = 1024;
   cfg->handle_signals = 1;

@@ -224,9 +224,10 @@ void fk__conn_release(fk__conn *c, fk_request *r) {
       break;
     }
   }
-  int answered = r->state == FK__REQ_DONE && !c->dead;
+  int done = r->state == FK__REQ_DONE, answered = done && !c->dead;
   fk__request_free(r);
-  atomic_fetch_sub(&s->reqs, 1);
+  if (!done) /* a done request was uncounted by mark_done */
+    atomic_fetch_sub(&s->reqs, 1);
   if (answered)
     fk__server_count_served(s);
 }

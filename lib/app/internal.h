@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "fcgikit/app.h"
 #include "unix/unix.h"
@@ -130,6 +131,8 @@ typedef struct fk__worker {
   fk__conn *graveyard; /* closed this round, freed at its end */
   unsigned nconns;
   int stop_seen;
+  struct timespec stop_deadline;
+  int stop_forced; /* the deadline passed and connections were closed */
   int reserve_fd; /* spare fd given up to shed a connection on EMFILE */
   pthread_mutex_t done_lock;
   fk_request *done; /* finished on handler threads, to release here */

@@ -50,6 +50,13 @@ void fk__request_ready(fk_request *r) {
   fk__conn_release(r->conn, r);
 }
 
+/* The request is answered: its id is free and it stops counting against
+ * max_reqs (spec 3.3), though its memory goes only when it is released. */
+static void mark_done(fk_request *r) {
+  r->state = FK__REQ_DONE;
+  atomic_fetch_sub(&r->conn->worker->server->reqs, 1);
+}
+
 /* Runs the handler and queues the end of the request. On a handler thread
  * the request then goes back to its worker to be released; inline, the
  * caller releases it. */
@@ -59,7 +66,7 @@ void fk__request_run(fk_request *r) {
   /* Spec 3.3: the id is free once END_REQUEST is sent, and the web server
    * may reuse it at once, before the worker has released this request:
    * mark it done before the END_REQUEST can leave. */
-  r->state = FK__REQ_DONE;
+  mark_done(r);
   fk__out_finish(r);
   if (r->out == &r->own)
     fk__worker_post_done(r->conn->worker, r);
@@ -76,7 +83,7 @@ void fk__request_end_early(fk_request *r, const char *response,
   n += fk_encode_stream_end(msg + n, FK_STDOUT, r->id);
   n += fk_encode_end_request(msg + n, r->id, app_status, FK_REQUEST_COMPLETE);
   fk__conn_queue(r->conn, msg, n);
-  r->state = FK__REQ_DONE;
+  mark_done(r);
   fk__conn_release(r->conn, r);
 }
 

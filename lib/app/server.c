@@ -386,6 +386,13 @@ static void restore_signals(fk_server *s) {
 static void worker_begin_stop(fk__worker *w) {
   fk_server *s = w->server;
   w->stop_seen = 1;
+  clock_gettime(CLOCK_MONOTONIC, &w->stop_deadline);
+  w->stop_deadline.tv_sec += s->cfg.stop_timeout_ms / 1000;
+  w->stop_deadline.tv_nsec += (long)(s->cfg.stop_timeout_ms % 1000) * 1000000;
+  if (w->stop_deadline.tv_nsec >= 1000000000) {
+    w->stop_deadline.tv_sec++;
+    w->stop_deadline.tv_nsec -= 1000000000;
+  }
   for (size_t i = 0; i < s->nlisteners; i++)
     fk__loop_del(&w->loop, s->listeners[i].fd);
   if (atomic_fetch_add(&s->workers_unlistened, 1) + 1 == s->nworkers)
@@ -394,6 +401,31 @@ static void worker_begin_stop(fk__worker *w) {
     next = c->next;
     fk__conn_check_idle(c);
   }
+}
+
+/* How long epoll may sleep: for ever, or until the stop deadline. A web
+ * server that never finishes sending a request must not hold a stop up
+ * for ever: past the deadline its connections are closed. */
+static int wait_ms(fk__worker *w) {
+  if (!w->stop_seen || w->server->cfg.stop_timeout_ms == 0)
+    return -1;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  long ms = (w->stop_deadline.tv_sec - now.tv_sec) * 1000 +
+            (w->stop_deadline.tv_nsec - now.tv_nsec) / 1000000;
+  if (ms > 0)
+    return (int)ms;
+  if (w->conns != NULL && !w->stop_forced) {
+    w->stop_forced = 1;
+    fk__log(w->server, FK_LOG_WARNING, "stop: %u connection(s) still busy "
+            "after %u ms; closing them", w->nconns,
+            w->server->cfg.stop_timeout_ms);
+    for (fk__conn *c = w->conns, *next; c; c = next) {
+      next = c->next;
+      fk__conn_kill(c, FK_OK);
+    }
+  }
+  return 100; /* handlers still running on the pool come back soon */
 }
 
 /* --- The event loop ------------------------------------------------------ */
@@ -420,7 +452,7 @@ static void *worker_main(void *arg) {
       worker_begin_stop(w);
     if (w->stop_seen && w->nconns == 0)
       break;
-    int n = epoll_wait(w->loop.epfd, events, 64, -1);
+    int n = epoll_wait(w->loop.epfd, events, 64, wait_ms(w));
     for (int i = 0; i < n; i++) {
       void *p = events[i].data.ptr;
       if (p == NULL) {

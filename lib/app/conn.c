@@ -132,22 +132,25 @@ int fk__conn_write_locked(fk__conn *c) {
   return FK_OK;
 }
 
-int fk__conn_wait_room(fk__conn *c) {
+int fk__conn_wait_room(fk__conn *c, fk_request *r) {
   const fk_config *cfg = &c->worker->server->cfg;
   struct timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += cfg->io_timeout_ms / 1000 + 1;
-  while (!c->dead && fk__buf_pending(&c->out) > cfg->max_output) {
+  fk__deadline_in(&deadline, cfg->io_timeout_ms);
+  while (!c->dead && !(r && atomic_load(&r->aborted)) &&
+         fk__buf_pending(&c->out) > cfg->max_output) {
     if (cfg->io_timeout_ms == 0) {
       pthread_cond_wait(&c->drained, &c->lock);
     } else if (pthread_cond_timedwait(&c->drained, &c->lock, &deadline) ==
                ETIMEDOUT) {
+      fk__log(c->worker->server, FK_LOG_WARNING,
+              "request %u: web server did not read output for %u ms; "
+              "closing the connection", r ? r->id : 0, cfg->io_timeout_ms);
       c->dead = 1;
       shutdown(c->fd, SHUT_RDWR);
       return FK_E_TIMEOUT;
     }
   }
-  return c->dead ? FK_E_ABORTED : FK_OK;
+  return c->dead || (r && atomic_load(&r->aborted)) ? FK_E_ABORTED : FK_OK;
 }
 
 void fk__conn_queue(fk__conn *c, const void *p, size_t n) {
@@ -406,7 +409,11 @@ static void on_abort(fk__conn *c, const fk_event *ev) {
     /* The handler never saw it: end it here, with an empty response. */
     fk__request_end_early(r, NULL, 0);
   } else {
+    /* A handler thread waiting for output room wakes up and gives up. */
+    pthread_mutex_lock(&c->lock);
     atomic_store(&r->aborted, 1);
+    pthread_cond_broadcast(&c->drained);
+    pthread_mutex_unlock(&c->lock);
   }
 }
 

@@ -191,9 +191,11 @@ void fk__conn_release(fk__conn *c, fk_request *r);
 void fk__conn_check_idle(fk__conn *c);
 void fk__conn_kill(fk__conn *c, int err);
 void fk__conn_free(fk__conn *c);
-/* On a handler thread, with c->lock held: waits until c->out has room.
- * Returns FK_OK, FK_E_ABORTED (connection gone) or FK_E_TIMEOUT. */
-int fk__conn_wait_room(fk__conn *c);
+/* On a handler thread, with c->lock held: waits until c->out has room for
+ * r's output (r NULL: for the end of a request, which is sent even after
+ * an abort). Returns FK_OK, FK_E_ABORTED (connection gone or r aborted)
+ * or FK_E_TIMEOUT. */
+int fk__conn_wait_room(fk__conn *c, fk_request *r);
 /* Queues bytes on c->out (takes c->lock). For the worker's own small
  * replies: management records, rejections. */
 void fk__conn_queue(fk__conn *c, const void *p, size_t n);

@@ -25,6 +25,8 @@
 /* A handler thread hands its output to the connection in pieces this big. */
 #define PUSH_CHUNK (64u << 10)
 
+static int push_threaded(fk_request *r, int final);
+
 static const fk_allocator *alloc_of(const fk_request *r) {
   return r->conn->worker->server->cfg.allocator;
 }
@@ -126,15 +128,7 @@ int fk__out_finish(fk_request *r) {
     pthread_mutex_unlock(&r->conn->lock);
     return rc;
   }
-  return on_io_thread(r) ? FK_OK : fk__out_push(r);
-}
-
-static int deadline_left(const struct timespec *deadline) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  long ms = (deadline->tv_sec - now.tv_sec) * 1000 +
-            (deadline->tv_nsec - now.tv_nsec) / 1000000;
-  return ms < 0 ? 0 : (int)ms;
+  return on_io_thread(r) ? FK_OK : push_threaded(r, 1);
 }
 
 /* On the I/O thread nobody else can drain the queue, so waiting for room
@@ -143,18 +137,12 @@ static int push_inline(fk_request *r) {
   fk__conn *c = r->conn;
   const fk_config *cfg = &c->worker->server->cfg;
   struct timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += cfg->io_timeout_ms / 1000;
-  deadline.tv_nsec += (long)(cfg->io_timeout_ms % 1000) * 1000000;
-  if (deadline.tv_nsec >= 1000000000) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000;
-  }
+  fk__deadline_in(&deadline, cfg->io_timeout_ms);
   pthread_mutex_lock(&c->lock);
   int rc = fk__conn_write_locked(c);
   while (rc == FK_OK && !c->dead && fk__buf_pending(&c->out) > cfg->max_output) {
     struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
-    int wait = cfg->io_timeout_ms ? deadline_left(&deadline) : -1;
+    int wait = cfg->io_timeout_ms ? fk__ms_until(&deadline) : -1;
     int n = poll(&pfd, 1, wait);
     if (n == 0) {
       rc = FK_E_TIMEOUT;
@@ -179,10 +167,10 @@ static int push_inline(fk_request *r) {
 
 /* From a handler thread: wait until the connection's queue has room, move
  * this request's buffer into it, and write what the socket takes now. */
-static int push_threaded(fk_request *r) {
+static int push_threaded(fk_request *r, int final) {
   fk__conn *c = r->conn;
   pthread_mutex_lock(&c->lock);
-  int rc = fk__conn_wait_room(c);
+  int rc = fk__conn_wait_room(c, final ? NULL : r);
   if (rc == FK_OK) {
     if (fk__buf_pending(&c->out) == 0) {
       /* Nothing queued: take the request's buffer as the queue. */
@@ -208,7 +196,7 @@ static int push_threaded(fk_request *r) {
 
 int fk__out_push(fk_request *r) {
   fk__out_close_record(r);
-  return on_io_thread(r) ? push_inline(r) : push_threaded(r);
+  return on_io_thread(r) ? push_inline(r) : push_threaded(r, 0);
 }
 
 /* --- Public calls -------------------------------------------------------- */

@@ -386,13 +386,7 @@ static void restore_signals(fk_server *s) {
 static void worker_begin_stop(fk__worker *w) {
   fk_server *s = w->server;
   w->stop_seen = 1;
-  clock_gettime(CLOCK_MONOTONIC, &w->stop_deadline);
-  w->stop_deadline.tv_sec += s->cfg.stop_timeout_ms / 1000;
-  w->stop_deadline.tv_nsec += (long)(s->cfg.stop_timeout_ms % 1000) * 1000000;
-  if (w->stop_deadline.tv_nsec >= 1000000000) {
-    w->stop_deadline.tv_sec++;
-    w->stop_deadline.tv_nsec -= 1000000000;
-  }
+  fk__deadline_in(&w->stop_deadline, s->cfg.stop_timeout_ms);
   for (size_t i = 0; i < s->nlisteners; i++)
     fk__loop_del(&w->loop, s->listeners[i].fd);
   if (atomic_fetch_add(&s->workers_unlistened, 1) + 1 == s->nworkers)
@@ -409,12 +403,9 @@ static void worker_begin_stop(fk__worker *w) {
 static int wait_ms(fk__worker *w) {
   if (!w->stop_seen || w->server->cfg.stop_timeout_ms == 0)
     return -1;
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  long ms = (w->stop_deadline.tv_sec - now.tv_sec) * 1000 +
-            (w->stop_deadline.tv_nsec - now.tv_nsec) / 1000000;
+  int ms = fk__ms_until(&w->stop_deadline);
   if (ms > 0)
-    return (int)ms;
+    return ms;
   if (w->conns != NULL && !w->stop_forced) {
     w->stop_forced = 1;
     fk__log(w->server, FK_LOG_WARNING, "stop: %u connection(s) still busy "

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 /* A resolved socket address. */
 typedef struct fk__sockaddr {
@@ -82,5 +83,10 @@ int fk__loop_del(fk__loop *loop, int fd);
 void fk__loop_wake(fk__loop *loop);
 /* Clears a wake-up once the loop saw it. */
 void fk__loop_drain_wake(fk__loop *loop);
+
+/* Deadlines on the monotonic clock: ms from now, and ms left (0 once
+ * passed). */
+void fk__deadline_in(struct timespec *t, unsigned ms);
+int fk__ms_until(const struct timespec *t);
 
 #endif

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/epoll.h>
 #include <time.h>
 
@@ -24,8 +26,14 @@
 #define RECORD_MAX (FK_MAX_CONTENT & ~7u)
 /* A handler thread hands its output to the connection in pieces this big. */
 #define PUSH_CHUNK (64u << 10)
+/* Writes this big, on the I/O thread, go straight from the caller's memory
+ * to the socket, DIRECT_RECORDS records per system call. */
+#define DIRECT_MIN (64u << 10)
+#define DIRECT_RECORDS 8
 
 static int push_threaded(fk_request *r, int final);
+static int write_direct(fk_request *r, unsigned type, const uint8_t *p,
+                        size_t n);
 
 static const fk_allocator *alloc_of(const fk_request *r) {
   return r->conn->worker->server->cfg.allocator;
@@ -78,6 +86,8 @@ int fk__out_stream(fk_request *r, unsigned type, const void *p, size_t n) {
     return FK_E_ABORTED;
   if (r->state != FK__REQ_RUNNING)
     return FK_E_STATE;
+  if (n >= DIRECT_MIN && on_io_thread(r))
+    return write_direct(r, type, src, n);
   while (n > 0) {
     int rc;
     if (r->open_type != type || open_content(r) == RECORD_MAX) {
@@ -132,35 +142,104 @@ int fk__out_finish(fk_request *r) {
 }
 
 /* On the I/O thread nobody else can drain the queue, so waiting for room
- * means waiting on the socket itself. */
-static int push_inline(fk_request *r) {
+ * means waiting on the socket itself. With c->lock held. */
+static int wait_writable(fk_request *r, const struct timespec *deadline) {
   fk__conn *c = r->conn;
-  const fk_config *cfg = &c->worker->server->cfg;
-  struct timespec deadline;
-  fk__deadline_in(&deadline, cfg->io_timeout_ms);
-  pthread_mutex_lock(&c->lock);
-  int rc = fk__conn_write_locked(c);
-  while (rc == FK_OK && !c->dead && fk__buf_pending(&c->out) > cfg->max_output) {
-    struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
-    int wait = cfg->io_timeout_ms ? fk__ms_until(&deadline) : -1;
-    int n = poll(&pfd, 1, wait);
-    if (n == 0) {
-      rc = FK_E_TIMEOUT;
-      fk__log(c->worker->server, FK_LOG_WARNING,
-              "request %u: web server did not read output for %u ms; "
-              "closing the connection", r->id, cfg->io_timeout_ms);
-      c->dead = 1;
-      break;
-    }
-    if (n < 0 && errno != EINTR)
-      c->dead = 1;
-    rc = fk__conn_write_locked(c);
-  }
-  int dead = c->dead;
-  pthread_mutex_unlock(&c->lock);
-  if (dead) {
+  unsigned timeout = c->worker->server->cfg.io_timeout_ms;
+  struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+  int n = poll(&pfd, 1, timeout ? fk__ms_until(deadline) : -1);
+  if (n > 0 || (n < 0 && errno == EINTR))
+    return FK_OK;
+  if (n == 0)
+    fk__log(c->worker->server, FK_LOG_WARNING,
+            "request %u: web server did not read output for %u ms; "
+            "closing the connection", r->id, timeout);
+  c->dead = 1;
+  return n == 0 ? FK_E_TIMEOUT : FK_E_ABORTED;
+}
+
+static int inline_result(fk_request *r, int rc) {
+  if (r->conn->dead) {
     atomic_store(&r->aborted, 1);
     return rc == FK_E_TIMEOUT ? rc : FK_E_ABORTED;
+  }
+  return rc;
+}
+
+/* Writes until at most `room` bytes stay queued. */
+static int drain_inline(fk_request *r, size_t room) {
+  fk__conn *c = r->conn;
+  struct timespec deadline;
+  fk__deadline_in(&deadline, c->worker->server->cfg.io_timeout_ms);
+  pthread_mutex_lock(&c->lock);
+  int rc = fk__conn_write_locked(c);
+  while (rc == FK_OK && !c->dead && fk__buf_pending(&c->out) > room)
+    if ((rc = wait_writable(r, &deadline)) == FK_OK)
+      rc = fk__conn_write_locked(c);
+  pthread_mutex_unlock(&c->lock);
+  return inline_result(r, rc);
+}
+
+static int push_inline(fk_request *r) {
+  return drain_inline(r, r->conn->worker->server->cfg.max_output);
+}
+
+/* Sends every byte the vector names, waiting on the socket as needed. */
+static int send_all(fk_request *r, struct iovec *iov, int cnt) {
+  fk__conn *c = r->conn;
+  struct timespec deadline;
+  fk__deadline_in(&deadline, c->worker->server->cfg.io_timeout_ms);
+  int rc = FK_OK;
+  pthread_mutex_lock(&c->lock);
+  while (cnt > 0 && rc == FK_OK && !c->dead) {
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+    ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        rc = wait_writable(r, &deadline);
+      else if (errno != EINTR)
+        c->dead = 1;
+      continue;
+    }
+    size_t done = (size_t)w;
+    while (cnt > 0 && done >= iov->iov_len) {
+      done -= iov->iov_len;
+      iov++;
+      cnt--;
+    }
+    if (cnt > 0) {
+      iov->iov_base = (uint8_t *)iov->iov_base + done;
+      iov->iov_len -= done;
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  return inline_result(r, rc);
+}
+
+/* Large writes on the I/O thread skip the output buffer: once what was
+ * queued before them has left, their records go from the caller's memory
+ * to the socket, several per system call. */
+static int write_direct(fk_request *r, unsigned type, const uint8_t *p,
+                        size_t n) {
+  static const uint8_t zeros[8];
+  fk__out_close_record(r);
+  int rc = drain_inline(r, 0);
+  while (rc == FK_OK && n > 0) {
+    uint8_t hdr[DIRECT_RECORDS][FK_HEADER_LEN];
+    struct iovec iov[DIRECT_RECORDS * 3];
+    int cnt = 0;
+    for (int k = 0; k < DIRECT_RECORDS && n > 0; k++) {
+      size_t take = n < RECORD_MAX ? n : RECORD_MAX;
+      size_t pad = fk_padding_for(take);
+      fk_header_encode(hdr[k], type, r->id, take, pad);
+      iov[cnt++] = (struct iovec){hdr[k], FK_HEADER_LEN};
+      iov[cnt++] = (struct iovec){(void *)p, take};
+      if (pad)
+        iov[cnt++] = (struct iovec){(void *)zeros, pad};
+      p += take;
+      n -= take;
+    }
+    rc = send_all(r, iov, cnt);
   }
   return rc;
 }

@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: authorizer [ADDRESS [USER:PASSWORD]]\n");
     return 2;
   }
-  fk_server *server;
+  fk_server *server = NULL;
   int rc = fk_server_new(&server, NULL);
   if (rc == FK_OK)
     rc = fk_server_handle(server, FK_AUTHORIZER, authorize, credentials);

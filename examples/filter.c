@@ -43,7 +43,7 @@ static void filter(fk_request *req, void *arg) {
 }
 
 int main(int argc, char **argv) {
-  fk_server *server;
+  fk_server *server = NULL;
   int rc = fk_server_new(&server, NULL);
   if (rc == FK_OK)
     rc = fk_server_handle(server, FK_FILTER, filter, NULL);

@@ -333,8 +333,13 @@ static int on_values(fk__conn *c, const fk_event *ev) {
     return FK_OK; /* answered with UNKNOWN_TYPE at the record's end */
   if (c->values == NULL) {
     c->values = fk__alloc(alloc_of(c), sizeof *c->values);
-    if (c->values == NULL)
-      return FK_E_NOMEM;
+    if (c->values == NULL) {
+      /* Answered all the same, naming nothing: the query is not the
+       * web server's mistake. */
+      fk__log(c->worker->server, FK_LOG_ERROR,
+              "out of memory reading FCGI_GET_VALUES");
+      return FK_OK;
+    }
     fk_params_init(c->values, alloc_of(c), VALUES_MAX_BYTES, VALUES_MAX_PAIRS);
   }
   /* A query over the bounds is answered from the names that fit. */

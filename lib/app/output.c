@@ -127,7 +127,12 @@ static int append_end_records(fk_request *r) {
 int fk__out_finish(fk_request *r) {
   fk__out_close_record(r);
   int rc = append_end_records(r);
-  if (rc != FK_OK) {
+  /* From a handler thread the end still has to join the connection's
+   * queue, which may need memory too. push_threaded's other failures
+   * have killed the connection already. */
+  if (rc == FK_OK && !on_io_thread(r))
+    rc = push_threaded(r, 1);
+  if (rc == FK_E_NOMEM) {
     /* Without memory for 40 bytes the request cannot be ended properly;
      * the connection is the only thing left to close. */
     fk__log(r->conn->worker->server, FK_LOG_ERROR,
@@ -136,9 +141,8 @@ int fk__out_finish(fk_request *r) {
     pthread_mutex_lock(&r->conn->lock);
     r->conn->dead = 1;
     pthread_mutex_unlock(&r->conn->lock);
-    return rc;
   }
-  return on_io_thread(r) ? FK_OK : push_threaded(r, 1);
+  return rc;
 }
 
 /* On the I/O thread nobody else can drain the queue, so waiting for room

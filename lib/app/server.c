@@ -191,8 +191,12 @@ int fk_server_listen(fk_server *s, const char *address) {
   if (rc != FK_OK)
     return rc;
   rc = add_listener(s, fd, kind == FK__ADDR_UNIX ? path : NULL);
-  if (rc != FK_OK)
+  if (rc != FK_OK) {
+    /* The socket file was made just now, for this socket: it goes too. */
+    if (kind == FK__ADDR_UNIX)
+      unlink(path);
     close(fd);
+  }
   return rc;
 }
 
@@ -468,6 +472,8 @@ static void *worker_main(void *arg) {
 
 static int worker_init(fk_server *s, fk__worker *w, unsigned index) {
   memset(w, 0, sizeof *w);
+  /* worker_destroy runs after a failure here too: no fd 0 to close. */
+  w->loop.epfd = w->loop.wakefd = -1;
   w->server = s;
   w->index = index;
   w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -373,11 +373,11 @@ static inline void *ts__run(void *arg) {
   return NULL;
 }
 
-/* Creates a server with cfg, ts_app for each role in the mask, a socket at
- * t->path, and runs it in a thread. Exits the program when that fails:
+/* Creates a server with cfg, handler for each role in the mask, a socket
+ * at t->path, and runs it in a thread. Exits the program when that fails:
  * nothing else can be tested then. */
-static inline void ts_start(ts_server *t, const fk_config *cfg,
-                            unsigned roles) {
+static inline void ts_start_with(ts_server *t, const fk_config *cfg,
+                                 unsigned roles, fk_handler handler) {
   memset(t, 0, sizeof *t);
   ts_reset();
   pthread_mutex_init(&t->lock, NULL);
@@ -391,13 +391,19 @@ static inline void ts_start(ts_server *t, const fk_config *cfg,
   int rc = fk_server_new(&t->s, cfg);
   for (unsigned role = 1; rc == FK_OK && role < 32; role++)
     if (roles & TS_ROLE(role))
-      rc = fk_server_handle(t->s, role, ts_app, NULL);
+      rc = fk_server_handle(t->s, role, handler, NULL);
   if (rc == FK_OK)
     rc = fk_server_listen(t->s, t->path);
   if (rc != FK_OK || pthread_create(&t->thread, NULL, ts__run, t) != 0) {
     fprintf(stderr, "cannot start the server: %s\n", fk_strerror(rc));
     exit(1);
   }
+}
+
+/* The same with ts_app, the handler of the T param. */
+static inline void ts_start(ts_server *t, const fk_config *cfg,
+                            unsigned roles) {
+  ts_start_with(t, cfg, roles, ts_app);
 }
 
 /* Nonzero once fk_server_run has returned, within timeout_ms. */

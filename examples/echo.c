@@ -6,7 +6,10 @@
  * The response is status 200, Content-Type: text/plain, then one
  * NAME=VALUE line per param in the order received, a line "--", and the
  * request body byte for byte. Tests and interop checks rely on exactly
- * this shape.
+ * this shape. Two more headers tell which connection the request came on
+ * and how many requests were in flight on it (X-Fcgikit-Conn,
+ * X-Fcgikit-Inflight): evidence that a web server keeps its connections
+ * alive and multiplexes them.
  *
  * The library has read the whole body before the handler runs (kept in
  * memory up to body_memory, in a temporary file past it), so echoing a
@@ -22,6 +25,9 @@ static void echo(fk_request *req, void *arg) {
   (void)arg;
   fk_status(req, 200, NULL);
   fk_add_header(req, "Content-Type", "text/plain");
+  fk_printf(req, "X-Fcgikit-Conn: %llu\r\nX-Fcgikit-Inflight: %u\r\n",
+            (unsigned long long)fk_request_conn_id(req),
+            fk_request_conn_inflight(req));
   fk_end_headers(req);
 
   for (size_t i = 0; i < fk_param_count(req); i++) {

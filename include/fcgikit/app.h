@@ -156,6 +156,13 @@ unsigned fk_request_id(const fk_request *req);
 unsigned fk_request_role(const fk_request *req);
 int fk_request_keep_conn(const fk_request *req);
 
+/* The connection req came on: a number unique among the server's
+ * connections (1, 2, ...), and how many requests are in flight on it now,
+ * req included. Together they show whether a web server reuses and
+ * multiplexes its connections. */
+uint64_t fk_request_conn_id(const fk_request *req);
+unsigned fk_request_conn_inflight(const fk_request *req);
+
 /* The value of param name, or NULL. Valid until the handler returns. */
 const char *fk_param(const fk_request *req, const char *name);
 

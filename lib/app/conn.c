@@ -28,6 +28,7 @@ fk__conn *fk__conn_new(fk__worker *w, int fd) {
   memset(c, 0, sizeof *c);
   c->worker = w;
   c->fd = fd;
+  c->id = atomic_fetch_add(&w->server->conn_serial, 1) + 1;
   fk_parser_init(&c->parser);
   if (pthread_mutex_init(&c->lock, NULL) != 0)
     goto fail_free;
@@ -199,13 +200,6 @@ static fk_request *find_request(const fk__conn *c, unsigned id) {
   return NULL;
 }
 
-static unsigned active_requests(const fk__conn *c) {
-  unsigned n = 0;
-  for (unsigned i = 0; i < c->nreqs; i++)
-    n += c->reqs[i]->state != FK__REQ_DONE;
-  return n;
-}
-
 static int add_request(fk__conn *c, fk_request *r) {
   if (c->nreqs == c->reqs_cap) {
     unsigned cap = c->reqs_cap ? c->reqs_cap * 2 : 4;
@@ -216,6 +210,7 @@ static int add_request(fk__conn *c, fk_request *r) {
     c->reqs_cap = cap;
   }
   c->reqs[c->nreqs++] = r;
+  atomic_fetch_add(&c->active, 1);
   return FK_OK;
 }
 
@@ -229,8 +224,10 @@ void fk__conn_release(fk__conn *c, fk_request *r) {
   }
   int done = r->state == FK__REQ_DONE, answered = done && !c->dead;
   fk__request_free(r);
-  if (!done) /* a done request was uncounted by mark_done */
+  if (!done) { /* a done request was uncounted by mark_done */
     atomic_fetch_sub(&s->reqs, 1);
+    atomic_fetch_sub(&c->active, 1);
+  }
   if (answered)
     fk__server_count_served(s);
 }
@@ -365,7 +362,7 @@ static unsigned admit(fk__conn *c, unsigned role,
   *handler = fk__server_handler(s, role);
   if (*handler == NULL)
     return FK_UNKNOWN_ROLE;
-  unsigned active = active_requests(c);
+  unsigned active = atomic_load(&c->active);
   if (!s->cfg.multiplex && active > 0)
     return FK_CANT_MPX_CONN;
   if (active >= s->cfg.max_reqs_per_conn)

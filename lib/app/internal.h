@@ -102,6 +102,8 @@ struct fk__worker;
 typedef struct fk__conn {
   struct fk__worker *worker;
   int fd;
+  uint64_t id;        /* serial number, for fk_request_conn_id() */
+  atomic_uint active; /* requests in flight, done ones not counted */
   fk_parser parser;
   pthread_mutex_t lock;   /* out, dead, events: shared with handlers */
   pthread_cond_t drained; /* out fell below max_output, or conn died */
@@ -167,6 +169,7 @@ struct fk_server {
   atomic_uint reqs;
   atomic_ulong served;
   atomic_uint workers_unlistened;
+  atomic_ullong conn_serial;
   /* handler pool */
   pthread_t *pool;
   unsigned npool;

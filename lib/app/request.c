@@ -55,6 +55,7 @@ void fk__request_ready(fk_request *r) {
 static void mark_done(fk_request *r) {
   r->state = FK__REQ_DONE;
   atomic_fetch_sub(&r->conn->worker->server->reqs, 1);
+  atomic_fetch_sub(&r->conn->active, 1);
 }
 
 /* Runs the handler and queues the end of the request. On a handler thread
@@ -91,6 +92,12 @@ void fk__request_end_early(fk_request *r, const char *response,
 
 unsigned fk_request_id(const fk_request *req) { return req->id; }
 unsigned fk_request_role(const fk_request *req) { return req->role; }
+uint64_t fk_request_conn_id(const fk_request *req) { return req->conn->id; }
+
+unsigned fk_request_conn_inflight(const fk_request *req) {
+  return atomic_load(&req->conn->active);
+}
+
 int fk_request_keep_conn(const fk_request *req) {
   return (req->flags & FK_KEEP_CONN) != 0;
 }

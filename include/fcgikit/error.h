@@ -34,7 +34,10 @@ extern "C" {
   X(FK_E_ADDRESS, -40, "cannot parse or resolve the address")                 \
   X(FK_E_LISTEN, -41, "no listening socket")                                  \
   X(FK_E_WEB_SERVER_ADDRS, -42, "FCGI_WEB_SERVER_ADDRS is malformed")         \
-  X(FK_E_SYSTEM, -43, "system call failed (see errno)")
+  X(FK_E_SYSTEM, -43, "system call failed (see errno)")                      \
+  X(FK_E_BUSY, -50, "as many requests in flight as the connection allows")   \
+  X(FK_E_CGI_HEADER, -51, "malformed CGI response header")                   \
+  X(FK_E_HEADERS_TOO_LARGE, -52, "CGI response headers exceed the limit")
 
 typedef enum fk_error {
 #define FK__ERR_ENUM(name, value, msg) name = value,

@@ -3,6 +3,7 @@
  *
  *   fcgikit/protocol.h  the sans-I/O codec (records, name-value pairs)
  *   fcgikit/app.h       the application library (serve requests)
+ *   fcgikit/client.h    the client engine (the web server's side)
  *   fcgikit/error.h     error codes shared by both
  */
 #ifndef FCGIKIT_H
@@ -16,5 +17,6 @@
 #include "error.h"
 #include "protocol.h"
 #include "app.h"
+#include "client.h"
 
 #endif

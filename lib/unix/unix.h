@@ -62,6 +62,12 @@ int fk__listen_tcp(const char *host, const char *port, int backlog, int *fd);
  * removed from the environment so children do not inherit them. */
 int fk__listen_systemd(int *fds, int cap);
 
+/* Connects a stream socket to address (any form fk__addr_split takes;
+ * TCP tries every address the name resolves to) within timeout_ms (0 = no
+ * bound). On FK_OK *fd is connected, non-blocking and close-on-exec.
+ * Returns FK_E_ADDRESS, FK_E_TIMEOUT, or FK_E_SYSTEM with errno set. */
+int fk__connect(const char *address, unsigned timeout_ms, int *fd);
+
 /* Nonzero when fd is a listening socket. */
 int fk__is_listening(int fd);
 

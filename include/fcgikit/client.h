@@ -473,6 +473,68 @@ void fk_client_cancel(fk_client *c);
  * until the next call on the client. */
 const char *fk_client_error_reason(const fk_client *c);
 
+/* ========================================================================= */
+/* The non-blocking client                                                   */
+/* ========================================================================= */
+
+/* The same requests as fk_client_run(), on the fcgikit event loop
+ * (fcgikit/loop.h): submitting one returns at once, output reaches
+ * on_stdout and on_stderr as it arrives while the loop runs, and done is
+ * called once when the request ends. Up to the connection's limit run at
+ * once on it (multiplexing, see fk_client_async_set_max_requests); more
+ * wait, in the order submitted. The connection is made (without blocking,
+ * apart from resolving a host name) when the first request is submitted,
+ * and again when the application closed it.
+ *
+ * Callbacks run on the loop's thread. From inside one, a caller may submit
+ * and cancel, but must not close the client. */
+
+typedef struct fk_client_async fk_client_async;
+struct fk_loop;
+
+/* Ends a request: err is FK_OK when END_REQUEST arrived (the verdict is in
+ * res->protocol_status and res->app_status), FK_E_TIMEOUT (timeout_ms
+ * passed; ABORT_REQUEST was sent), FK_E_ABORTED (cancelled, by
+ * fk_client_async_cancel(), an output callback or fk_client_async_close()),
+ * FK_E_CLOSED or FK_E_IO (the connection was lost), FK_E_SYSTEM (could not
+ * connect; errno), FK_E_ADDRESS, FK_E_NOMEM, FK_E_PARAMS_TOO_LARGE, or a
+ * protocol error of the application (see fk_client_session_recv). res is
+ * valid during the call; arg is the request's arg. */
+typedef void (*fk_client_done_fn)(int err, const fk_client_result *res,
+                                  void *arg);
+
+/* Creates a client for address (see fk_client_dial; copied) on loop.
+ * Nothing is connected yet. opt NULL = defaults; allocator,
+ * connect_timeout_ms and max_params_bytes apply.
+ * Returns FK_OK or FK_E_NOMEM. */
+int fk_client_async_open(fk_client_async **out, struct fk_loop *loop,
+                         const char *address, const fk_client_options *opt);
+
+/* How many requests may run at once on the connection (1 by default: an
+ * application that does not multiplex answers a second one with
+ * FCGI_CANT_MPX_CONN). Returns FK_OK or FK_E_INVAL (0 or above 65535). */
+int fk_client_async_set_max_requests(fk_client_async *c, unsigned max);
+
+/* Submits a request. req is copied, but what it points to (params, bodies)
+ * must stay valid until done is called. Bodies must be FK_BODY_NONE or
+ * FK_BODY_MEMORY. *handle (may be NULL) identifies the request for
+ * fk_client_async_cancel(). Returns FK_OK, FK_E_INVAL, FK_E_NOMEM; every
+ * other failure comes through done. */
+int fk_client_async_submit(fk_client_async *c, const fk_client_request *req,
+                           fk_client_done_fn done, unsigned *handle);
+
+/* Cancels a request: one still waiting is dropped, one running gets
+ * ABORT_REQUEST (spec 5.4); done is called with FK_E_ABORTED. Returns
+ * FK_OK, or FK_E_INVAL when no such request is pending. */
+int fk_client_async_cancel(fk_client_async *c, unsigned handle);
+
+/* Requests submitted and not yet ended by their END_REQUEST. */
+unsigned fk_client_async_in_flight(const fk_client_async *c);
+
+/* Closes the connection and frees the client; every request not yet done
+ * gets done(FK_E_ABORTED). c may be NULL. */
+void fk_client_async_close(fk_client_async *c);
+
 #ifdef __cplusplus
 }
 #endif

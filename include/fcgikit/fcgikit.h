@@ -4,7 +4,8 @@
  *   fcgikit/protocol.h  the sans-I/O codec (records, name-value pairs)
  *   fcgikit/app.h       the application library (serve requests)
  *   fcgikit/client.h    the client engine (the web server's side)
- *   fcgikit/error.h     error codes shared by both
+ *   fcgikit/loop.h      the event loop the non-blocking client runs on
+ *   fcgikit/error.h     error codes shared by all of them
  */
 #ifndef FCGIKIT_H
 #define FCGIKIT_H
@@ -18,5 +19,6 @@
 #include "protocol.h"
 #include "app.h"
 #include "client.h"
+#include "loop.h"
 
 #endif

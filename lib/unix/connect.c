@@ -134,3 +134,53 @@ int fk__connect(const char *address, unsigned timeout_ms, int *fd) {
     return rc;
   return connect_one((const struct sockaddr *)&sa.ss, sa.len, deadline, fd);
 }
+
+/* The first address a string names: the path of a Unix socket, or the
+ * first result of the name's resolution. */
+static int resolve_first(const char *address, fk__sockaddr *out) {
+  char host[256], port[16];
+  const char *path = NULL;
+  int kind =
+      fk__addr_split(address, host, sizeof host, port, sizeof port, &path);
+  if (kind < 0)
+    return kind;
+  if (kind != FK__ADDR_TCP)
+    return fk__addr_unix(out, path, kind == FK__ADDR_ABSTRACT);
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  if (getaddrinfo(*host ? host : NULL, port, &hints, &res) != 0 || res == NULL)
+    return FK_E_ADDRESS;
+  memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+  out->len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return FK_OK;
+}
+
+int fk__connect_start(const char *address, int *fd, int *in_progress) {
+  fk__sockaddr sa;
+  int rc = resolve_first(address, &sa);
+  if (rc != FK_OK)
+    return rc;
+  int s = socket(sa.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    return FK_E_SYSTEM;
+  int r;
+  while ((r = connect(s, (struct sockaddr *)&sa.ss, sa.len)) != 0 &&
+         errno == EINTR)
+    ;
+  if (r != 0 && errno != EINPROGRESS) {
+    int saved = errno;
+    close(s);
+    errno = saved;
+    return FK_E_SYSTEM;
+  }
+  if (sa.ss.ss_family != AF_UNIX) {
+    int on = 1;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  }
+  *in_progress = r != 0;
+  *fd = s;
+  return FK_OK;
+}

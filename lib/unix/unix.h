@@ -68,6 +68,12 @@ int fk__listen_systemd(int *fds, int cap);
  * Returns FK_E_ADDRESS, FK_E_TIMEOUT, or FK_E_SYSTEM with errno set. */
 int fk__connect(const char *address, unsigned timeout_ms, int *fd);
 
+/* Starts connecting to the first address of address without waiting:
+ * on FK_OK *fd is a non-blocking socket, connected already or, when
+ * *in_progress is set, to be watched for writing and then checked with
+ * SO_ERROR. Returns FK_E_ADDRESS or FK_E_SYSTEM (errno) otherwise. */
+int fk__connect_start(const char *address, int *fd, int *in_progress);
+
 /* Nonzero when fd is a listening socket. */
 int fk__is_listening(int fd);
 

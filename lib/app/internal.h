@@ -23,26 +23,9 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "core/core.h"
 #include "fcgikit/app.h"
 #include "unix/unix.h"
-
-/* --- A byte buffer ------------------------------------------------------- */
-
-/* Bytes data[pos..len) are pending; pos <= len <= cap. */
-typedef struct fk__buf {
-  uint8_t *data;
-  size_t pos, len, cap;
-} fk__buf;
-
-/* Makes room for n more bytes at data + len. Returns FK_OK or FK_E_NOMEM. */
-int fk__buf_reserve(fk__buf *b, const fk_allocator *a, size_t n);
-int fk__buf_append(fk__buf *b, const fk_allocator *a, const void *p, size_t n);
-void fk__buf_free(fk__buf *b, const fk_allocator *a);
-static inline size_t fk__buf_pending(const fk__buf *b) { return b->len - b->pos; }
-
-void *fk__alloc(const fk_allocator *a, size_t n);
-void *fk__realloc(const fk_allocator *a, void *p, size_t n);
-void fk__free(const fk_allocator *a, void *p);
 
 /* --- A request body (STDIN or DATA) -------------------------------------- */
 

@@ -55,7 +55,7 @@ static void pump(fk_client_async *c);
 
 /* Zeroed memory from the options' allocator. */
 static void *zalloc(const fk_allocator *a, size_t n) {
-  void *p = fk__client_alloc(a, n);
+  void *p = fk__alloc(a, n);
   if (p)
     memset(p, 0, n);
   return p;
@@ -78,7 +78,7 @@ static void finish(areq *r, int err) {
 static void release(fk_client_async *c, areq *r) {
   if (r->id && r->id < c->nactive)
     c->active[r->id] = NULL;
-  fk__client_free(c->opt.allocator, r);
+  fk__free(c->opt.allocator, r);
 }
 
 static void drop_connection(fk_client_async *c, int err) {
@@ -108,7 +108,7 @@ static void fail_waiting(fk_client_async *c, int err) {
     areq *r = c->waiting;
     c->waiting = r->next;
     finish(r, err);
-    fk__client_free(c->opt.allocator, r);
+    fk__free(c->opt.allocator, r);
   }
   c->waiting_tail = NULL;
 }
@@ -178,7 +178,7 @@ static int begin(fk_client_async *c, areq *r) {
     return rc;
   if (r->id >= c->nactive) {
     size_t n = r->id + 16u;
-    areq **a = fk__client_realloc(c->opt.allocator, c->active, n * sizeof *a);
+    areq **a = fk__realloc(c->opt.allocator, c->active, n * sizeof *a);
     if (a == NULL)
       return FK_E_NOMEM;
     memset(a + c->nactive, 0, (n - c->nactive) * sizeof *a);
@@ -283,7 +283,7 @@ static void pump(fk_client_async *c) {
     rc = begin(c, r);
     if (rc != FK_OK && r->id == 0) {
       finish(r, rc);
-      fk__client_free(c->opt.allocator, r);
+      fk__free(c->opt.allocator, r);
       rc = FK_OK; /* that request only */
     }
   }
@@ -404,8 +404,8 @@ int fk_client_async_open(fk_client_async **out, fk_loop *loop,
   c->fd = -1;
   c->max_requests = 1;
   size_t len = strlen(address) + 1;
-  c->address = fk__client_alloc(c->opt.allocator, len);
-  c->rbuf = fk__client_alloc(c->opt.allocator, READ_SIZE);
+  c->address = fk__alloc(c->opt.allocator, len);
+  c->rbuf = fk__alloc(c->opt.allocator, READ_SIZE);
   if (c->address == NULL || c->rbuf == NULL) {
     fk_client_async_close(c);
     return FK_E_NOMEM;
@@ -458,7 +458,7 @@ int fk_client_async_cancel(fk_client_async *c, unsigned handle) {
           c->waiting_tail = t;
       }
       finish(r, FK_E_ABORTED);
-      fk__client_free(c->opt.allocator, r);
+      fk__free(c->opt.allocator, r);
       return FK_OK;
     }
   }
@@ -489,8 +489,8 @@ void fk_client_async_close(fk_client_async *c) {
   const fk_allocator *a = c->opt.allocator;
   drop_connection(c, FK_E_ABORTED);
   fail_waiting(c, FK_E_ABORTED);
-  fk__client_free(a, c->active);
-  fk__client_free(a, c->rbuf);
-  fk__client_free(a, c->address);
-  fk__client_free(a, c);
+  fk__free(a, c->active);
+  fk__free(a, c->rbuf);
+  fk__free(a, c->address);
+  fk__free(a, c);
 }

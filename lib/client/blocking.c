@@ -113,7 +113,7 @@ int fk_client_open(fk_client **out, const char *address,
   if (address == NULL || opt->read_buffer == 0)
     return FK_E_INVAL;
   const fk_allocator *a = opt->allocator;
-  fk_client *c = fk__client_alloc(a, sizeof *c);
+  fk_client *c = fk__alloc(a, sizeof *c);
   if (c == NULL)
     return FK_E_NOMEM;
   memset(c, 0, sizeof *c);
@@ -121,10 +121,10 @@ int fk_client_open(fk_client **out, const char *address,
   c->fd = c->cancelfd = -1;
   size_t alen = strlen(address) + 1;
   int rc = FK_E_NOMEM;
-  if ((c->address = fk__client_alloc(a, alen)) == NULL)
+  if ((c->address = fk__alloc(a, alen)) == NULL)
     goto fail;
   memcpy(c->address, address, alen);
-  if ((c->rbuf = fk__client_alloc(a, opt->read_buffer)) == NULL)
+  if ((c->rbuf = fk__alloc(a, opt->read_buffer)) == NULL)
     goto fail;
   rc = FK_E_SYSTEM;
   if ((c->cancelfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
@@ -147,10 +147,10 @@ void fk_client_close(fk_client *c) {
   disconnect(c);
   if (c->cancelfd >= 0)
     close(c->cancelfd);
-  fk__client_free(a, c->address);
-  fk__client_free(a, c->rbuf);
-  fk__client_free(a, c->bbuf);
-  fk__client_free(a, c);
+  fk__free(a, c->address);
+  fk__free(a, c->rbuf);
+  fk__free(a, c->bbuf);
+  fk__free(a, c);
 }
 
 int fk_client_connected(const fk_client *c) { return c->fd >= 0; }
@@ -268,7 +268,7 @@ static int end_stage(struct run *r) {
 
 static int ensure_bbuf(fk_client *c) {
   if (c->bbuf == NULL)
-    c->bbuf = fk__client_alloc(c->opt.allocator, c->opt.read_buffer);
+    c->bbuf = fk__alloc(c->opt.allocator, c->opt.read_buffer);
   return c->bbuf ? FK_OK : FK_E_NOMEM;
 }
 

@@ -44,7 +44,7 @@ struct fk_cgi {
 
 int fk_cgi_new(fk_cgi **out, const fk_allocator *alloc, size_t max_bytes,
                size_t max_headers) {
-  fk_cgi *c = fk__client_alloc(alloc, sizeof *c);
+  fk_cgi *c = fk__alloc(alloc, sizeof *c);
   *out = NULL;
   if (c == NULL)
     return FK_E_NOMEM;
@@ -60,9 +60,9 @@ int fk_cgi_new(fk_cgi **out, const fk_allocator *alloc, size_t max_bytes,
 void fk_cgi_free(fk_cgi *c) {
   if (c == NULL)
     return;
-  fk__client_free(c->alloc, c->buf);
-  fk__client_free(c->alloc, c->fields);
-  fk__client_free(c->alloc, c);
+  fk__free(c->alloc, c->buf);
+  fk__free(c->alloc, c->fields);
+  fk__free(c->alloc, c);
 }
 
 void fk_cgi_reset(fk_cgi *c) {
@@ -149,7 +149,7 @@ static int add_field(fk_cgi *c, const struct field *f) {
     size_t n = c->fields_cap ? c->fields_cap * 2 : 16;
     if (n > c->max_headers)
       n = c->max_headers;
-    struct field *t = fk__client_realloc(c->alloc, c->fields, n * sizeof *t);
+    struct field *t = fk__realloc(c->alloc, c->fields, n * sizeof *t);
     if (t == NULL)
       return fail(c, FK_E_NOMEM, c->line_offset, "out of memory");
     c->fields = t;
@@ -265,7 +265,7 @@ static int reserve(fk_cgi *c, size_t n) {
   size_t cap = c->cap ? c->cap : 256;
   while (cap - c->len <= n)
     cap *= 2;
-  uint8_t *b = fk__client_realloc(c->alloc, c->buf, cap);
+  uint8_t *b = fk__realloc(c->alloc, c->buf, cap);
   if (b == NULL)
     return fail(c, FK_E_NOMEM, c->offset, "out of memory");
   c->buf = b;

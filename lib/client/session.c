@@ -48,7 +48,7 @@ struct fk_client_session {
   /* Output. When open_type is not 0 a record of that type for open_id
    * starts at out.pos + open_off (relative to pos: a reserve may move the
    * pending bytes to the front) and runs to out.len. */
-  fk__cbuf out;
+  fk__buf out;
   size_t open_off;
   unsigned open_type, open_id;
   /* Request ids 1..nslots; slots[id - 1]. */
@@ -88,7 +88,7 @@ int fk_client_session_new(fk_client_session **out,
   }
   if (settings->max_requests_cap == 0 || settings->max_requests_cap > MAX_ID)
     return FK_E_INVAL;
-  fk_client_session *s = fk__client_alloc(settings->allocator, sizeof *s);
+  fk_client_session *s = fk__alloc(settings->allocator, sizeof *s);
   if (s == NULL)
     return FK_E_NOMEM;
   memset(s, 0, sizeof *s);
@@ -106,9 +106,9 @@ void fk_client_session_free(fk_client_session *s) {
     return;
   const fk_allocator *a = alloc_of(s);
   fk_params_free(&s->values);
-  fk__cbuf_free(&s->out, a);
-  fk__client_free(a, s->slots);
-  fk__client_free(a, s);
+  fk__buf_free(&s->out, a);
+  fk__free(a, s->slots);
+  fk__free(a, s);
 }
 
 /* --- Failure ------------------------------------------------------------- */
@@ -172,7 +172,7 @@ static int reserve_stream(fk_client_session *s, size_t n) {
   size_t records = n / RECORD_MAX + 2;
   if (n > SIZE_MAX / 2)
     return FK_E_NOMEM;
-  return fk__cbuf_reserve(&s->out, alloc_of(s),
+  return fk__buf_reserve(&s->out, alloc_of(s),
                           n + records * (FK_HEADER_LEN + 7));
 }
 
@@ -200,7 +200,7 @@ static void stream_append(fk_client_session *s, unsigned type, unsigned id,
 /* Appends a complete record of fixed size (BEGIN, ABORT, a stream's end). */
 static int append_record(fk_client_session *s, const uint8_t *rec, size_t n) {
   close_record(s);
-  int rc = fk__cbuf_reserve(&s->out, alloc_of(s), n);
+  int rc = fk__buf_reserve(&s->out, alloc_of(s), n);
   if (rc != FK_OK)
     return rc;
   memcpy(s->out.data + s->out.len, rec, n);
@@ -211,11 +211,11 @@ static int append_record(fk_client_session *s, const uint8_t *rec, size_t n) {
 size_t fk_client_session_pending(fk_client_session *s, const uint8_t **data) {
   close_record(s);
   *data = s->out.data + s->out.pos;
-  return fk__cbuf_pending(&s->out);
+  return fk__buf_pending(&s->out);
 }
 
 void fk_client_session_consume(fk_client_session *s, size_t n) {
-  size_t pending = fk__cbuf_pending(&s->out);
+  size_t pending = fk__buf_pending(&s->out);
   s->out.pos += n < pending ? n : pending;
   if (s->out.pos == s->out.len)
     s->out.pos = s->out.len = 0;
@@ -243,7 +243,7 @@ static int free_id(fk_client_session *s, unsigned *id) {
   if (n <= s->nslots)
     return FK_E_BUSY; /* every id is in flight */
   struct slot *t =
-      fk__client_realloc(alloc_of(s), s->slots, n * sizeof *s->slots);
+      fk__realloc(alloc_of(s), s->slots, n * sizeof *s->slots);
   if (t == NULL)
     return FK_E_NOMEM;
   memset(t + s->nslots, 0, (n - s->nslots) * sizeof *t);
@@ -381,7 +381,7 @@ int fk_client_session_stream_end(fk_client_session *s, unsigned id,
   /* Every stream before this one is ended too: "at least one record of
    * every stream the role uses is always sent, even an empty one" (6.1). */
   close_record(s);
-  if ((rc = fk__cbuf_reserve(&s->out, alloc_of(s), 3 * FK_STREAM_END_SIZE)) !=
+  if ((rc = fk__buf_reserve(&s->out, alloc_of(s), 3 * FK_STREAM_END_SIZE)) !=
       FK_OK)
     return rc;
   static const unsigned types[] = {FK_PARAMS, FK_STDIN, FK_DATA};
@@ -431,7 +431,7 @@ int fk_client_session_get_values(fk_client_session *s, const char *const *names,
   size_t pad = fk_padding_for(content);
   close_record(s);
   int rc =
-      fk__cbuf_reserve(&s->out, alloc_of(s), FK_HEADER_LEN + content + pad);
+      fk__buf_reserve(&s->out, alloc_of(s), FK_HEADER_LEN + content + pad);
   if (rc != FK_OK)
     return rc;
   uint8_t *p = s->out.data + s->out.len;

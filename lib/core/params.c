@@ -20,22 +20,6 @@
 
 /* --- Allocation ---------------------------------------------------------- */
 
-static void *mem_realloc(const fk_allocator *a, void *ptr, size_t size) {
-  if (!a)
-    return realloc(ptr, size);
-  /* Hooks never see realloc(NULL, n). */
-  return ptr ? a->realloc(ptr, size, a->ud) : a->malloc(size, a->ud);
-}
-
-static void mem_free(const fk_allocator *a, void *ptr) {
-  if (!ptr)
-    return;
-  if (a)
-    a->free(ptr, a->ud);
-  else
-    free(ptr);
-}
-
 /* The largest arena the limits allow: name and value bytes plus two NULs a
  * pair; doubling stops there instead of overshooting the limit. */
 static uint64_t arena_ceiling(const fk_params *p) {
@@ -62,7 +46,7 @@ static int arena_reserve(fk_params *p, size_t extra) {
     cap = arena_ceiling(p);
   if (cap < need)
     cap = need;
-  n = mem_realloc(p->alloc, p->arena, (size_t)cap);
+  n = fk__realloc(p->alloc, p->arena, (size_t)cap);
   if (!n)
     return FK_E_NOMEM;
   p->arena = n;
@@ -82,7 +66,7 @@ static int index_reserve(fk_params *p) {
     cap = p->max_pairs;
   if (cap > SIZE_MAX / sizeof *p->index)
     return FK_E_NOMEM;
-  n = mem_realloc(p->alloc, p->index, cap * sizeof *p->index);
+  n = fk__realloc(p->alloc, p->index, cap * sizeof *p->index);
   if (!n)
     return FK_E_NOMEM;
   p->index = n;
@@ -120,8 +104,8 @@ void fk_params_reset(fk_params *p) {
 void fk_params_free(fk_params *p) {
   if (!p)
     return;
-  mem_free(p->alloc, p->arena);
-  mem_free(p->alloc, p->index);
+  fk__free(p->alloc, p->arena);
+  fk__free(p->alloc, p->index);
   p->arena = NULL;
   p->index = NULL;
   p->arena_cap = p->index_cap = 0;

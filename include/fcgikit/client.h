@@ -11,10 +11,12 @@
  *                      shape). Several requests may be in flight on it.
  *   fk_cgi             an incremental parser of the CGI response headers at
  *                      the start of a STDOUT stream (RFC 3875 section 6).
- *   fk_client          a blocking client over a socket, built on the two
- *                      above: connect, ping with GET_VALUES, run a whole
- *                      request with its body streamed in and its output
- *                      streamed out to callbacks, keep-alive reuse, cancel.
+ *   fk_client          a blocking client over a socket, built on the
+ *                      session (CGI headers are left to the caller, who
+ *                      may use fk_cgi): connect, ping with GET_VALUES,
+ *                      run a whole request with its body streamed in and
+ *                      its output streamed out to callbacks, keep-alive
+ *                      reuse, cancel.
  *
  * Bounded memory against a hostile application: response data is never
  * accumulated by the library. STDOUT and STDERR reach the caller as
@@ -127,13 +129,15 @@ int fk_client_session_param(fk_client_session *s, unsigned id, const void *name,
                             size_t name_len, const void *value,
                             size_t value_len);
 
-/* Queues len bytes (len > 0) of the STDIN or DATA stream (type FK_STDIN or
- * FK_DATA) of request id. Streams go in order, as spec 6.1 requires:
- * PARAMS, then STDIN, then DATA; each must have been ended before the
- * next one starts. Returns FK_OK, FK_E_INVAL (id not in flight, type not
- * FK_STDIN or FK_DATA), FK_E_STATE (out of order, the stream ended, or the
- * request was aborted), FK_E_NOMEM. A len of 0 queues nothing and returns
- * FK_OK. */
+/* Queues len bytes of the STDIN or DATA stream (type FK_STDIN or FK_DATA)
+ * of request id. Streams go in order, as spec 6.1 requires: PARAMS, then
+ * STDIN, then DATA; each must have been ended before the next one starts.
+ * Returns FK_OK, FK_E_INVAL (id not in flight, type not FK_STDIN or
+ * FK_DATA), FK_E_STATE (out of order, the stream ended, or the request was
+ * aborted), FK_E_NOMEM. A len of 0 queues nothing (an empty record would
+ * end the stream), but the id, type and state are checked first: it
+ * returns FK_OK only when len bytes could have been queued, and the
+ * errors above otherwise. */
 int fk_client_session_stream(fk_client_session *s, unsigned id, unsigned type,
                              const void *data, size_t len);
 
@@ -193,14 +197,15 @@ void fk_client_session_consume(fk_client_session *s, size_t n);
  *                         max_values
  *   FK_E_NOMEM            no memory for a GET_VALUES_RESULT
  * fk_client_session_error_offset() and fk_client_session_error_reason()
- * say where and why. Records of types above 11 are skipped (a later
- * protocol version may define them). */
+ * say where and why. Records of type 0 and of types above 11 are skipped
+ * (a later protocol version may define them). */
 long fk_client_session_recv(fk_client_session *s, const uint8_t *in, size_t len,
                             fk_client_event *ev);
 
 /* Tells the session that the application closed the connection. Returns
  * FK_OK when that was a clean place to close (no request in flight, no
- * record cut short), FK_E_CLOSED otherwise (the error becomes sticky). */
+ * GET_VALUES query unanswered, no record cut short), FK_E_CLOSED otherwise
+ * (the error becomes sticky), or the sticky error of an earlier failure. */
 int fk_client_session_eof(fk_client_session *s);
 
 /* The pairs of the last GET_VALUES_RESULT, valid until the next call of
@@ -255,10 +260,14 @@ typedef struct fk_cgi fk_cgi;
 /* What the script's headers make of the response (RFC 3875 6.2). */
 enum fk_cgi_kind {
   FK_CGI_DOCUMENT = 1,       /* 6.2.1: a document (status from Status:) */
-  FK_CGI_LOCAL_REDIRECT,     /* 6.2.2: Location is a local path alone; the
-                                server reprocesses the request */
-  FK_CGI_CLIENT_REDIRECT,    /* 6.2.3: Location is an absolute URI; 302 */
-  FK_CGI_CLIENT_REDIRECT_DOC /* 6.2.4: absolute Location with a document */
+  FK_CGI_LOCAL_REDIRECT,     /* 6.2.2: any Location beginning with '/' (other
+                                fields may come with it); the server
+                                reprocesses the request */
+  FK_CGI_CLIENT_REDIRECT,    /* 6.2.3: any other Location (an absolute URI;
+                                a relative one counts too), no field but
+                                Status with it; 302 */
+  FK_CGI_CLIENT_REDIRECT_DOC /* 6.2.4: the same with other fields: a
+                                document */
 };
 
 /* Creates a header parser. max_bytes bounds the header section (field
@@ -280,10 +289,11 @@ void fk_cgi_reset(fk_cgi *c);
  * Lines may end in LF or CRLF.
  * Returns FK_E_CGI_HEADER for a malformed section (a line without ':', a
  * name that is not an RFC 3875 token, a bare CR or NUL, a folded line, a
- * malformed or repeated Status, a repeated Location or Content-Type, no
- * field before the blank line), FK_E_HEADERS_TOO_LARGE past max_bytes or
- * max_headers, FK_E_NOMEM. Errors are sticky; fk_cgi_error_reason() and
- * fk_cgi_error_offset() (an offset in the STDOUT stream) say more. */
+ * malformed or repeated Status, a repeated Location or Content-Type, an
+ * empty Location, no field before the blank line), FK_E_HEADERS_TOO_LARGE
+ * past max_bytes or max_headers, FK_E_NOMEM. Errors are sticky;
+ * fk_cgi_error_reason() and fk_cgi_error_offset() (an offset in the STDOUT
+ * stream) say more. */
 long fk_cgi_feed(fk_cgi *c, const void *in, size_t len);
 
 /* Nonzero once the blank line that ends the headers was seen. */
@@ -363,8 +373,8 @@ void fk_client_options_init(fk_client_options *opt);
 
 /* Creates a client for address (see fk_client_dial) and connects it.
  * address is copied. opt NULL = defaults. On failure *out is NULL.
- * Returns FK_OK, FK_E_INVAL (read_buffer 0), FK_E_NOMEM, FK_E_SYSTEM, and
- * what fk_client_dial() returns. */
+ * Returns FK_OK, FK_E_INVAL (address NULL, read_buffer 0), FK_E_NOMEM,
+ * FK_E_SYSTEM, and what fk_client_dial() returns. */
 int fk_client_open(fk_client **out, const char *address,
                    const fk_client_options *opt);
 
@@ -380,7 +390,8 @@ int fk_client_connected(const fk_client *c);
  * the application advertised, valid until the next call on the client.
  * Returns FK_OK, FK_E_STATE (the application answered UNKNOWN_TYPE: it
  * does not know GET_VALUES), FK_E_TIMEOUT, FK_E_CLOSED, FK_E_IO (errno),
- * a protocol error (see fk_client_session_recv) with
+ * FK_E_INVAL (the query does not fit one record: 65535 bytes),
+ * FK_E_NOMEM, a protocol error (see fk_client_session_recv) with
  * fk_client_error_reason(), or what fk_client_dial() returns. After an
  * error the connection is closed. */
 int fk_client_get_values(fk_client *c, const char *const *names, size_t count,
@@ -456,11 +467,19 @@ typedef struct fk_client_result {
  * res->ended says whether it came), FK_E_TIMEOUT (timeout_ms passed; the
  * request was aborted the same way), FK_E_CLOSED (the application closed
  * the connection before END_REQUEST), FK_E_IO (a socket or body error,
- * errno says which, or a body callback failed), FK_E_INVAL (no params
- * array with nparams > 0, a bad body kind), FK_E_PARAMS_TOO_LARGE,
- * FK_E_PAIR_TOO_LONG, FK_E_NOMEM, a protocol error (see
- * fk_client_session_recv) with fk_client_error_reason(), or what
- * fk_client_dial() returns. */
+ * errno says which, or a body callback failed), FK_E_INVAL,
+ * FK_E_PARAMS_TOO_LARGE, FK_E_PAIR_TOO_LONG, FK_E_NOMEM, a protocol error
+ * (see fk_client_session_recv) with fk_client_error_reason(), or what
+ * fk_client_dial() returns.
+ *
+ * FK_E_INVAL is an invalid request, refused before anything is sent. These
+ * are refused before the client connects or touches a kept connection,
+ * which stays open: req NULL, params NULL with nparams > 0, a body of an
+ * unknown kind, a memory body with NULL data and len > 0, a descriptor
+ * body with a negative fd, a callback body without read. These are found
+ * only once the client has connected (or found its kept connection good),
+ * and the connection is then closed: a pair with a NULL name, role above
+ * 65535, flags other than FK_KEEP_CONN. */
 int fk_client_run(fk_client *c, const fk_client_request *req,
                   fk_client_result *res);
 
@@ -469,8 +488,12 @@ int fk_client_run(fk_client *c, const fk_client_request *req,
  * requests is forgotten when the next one starts. */
 void fk_client_cancel(fk_client *c);
 
-/* Why the last call failed with a protocol error ("" otherwise). Valid
- * until the next call on the client. */
+/* Why the last call failed, as a sentence, after a protocol error, after
+ * FK_E_CLOSED (the session's account of where the application closed the
+ * connection; fk_client_get_values gives none when it was the sending of
+ * its query that failed) and after FK_E_IO from a body that could not be
+ * read; "" after any other outcome. Valid until the next call on the
+ * client. */
 const char *fk_client_error_reason(const fk_client *c);
 
 /* ========================================================================= */
@@ -518,8 +541,12 @@ int fk_client_async_set_max_requests(fk_client_async *c, unsigned max);
 /* Submits a request. req is copied, but what it points to (params, bodies)
  * must stay valid until done is called. Bodies must be FK_BODY_NONE or
  * FK_BODY_MEMORY. *handle (may be NULL) identifies the request for
- * fk_client_async_cancel(). Returns FK_OK, FK_E_INVAL, FK_E_NOMEM; every
- * other failure comes through done. */
+ * fk_client_async_cancel(). Returns FK_OK; FK_E_INVAL (req NULL, role
+ * above 65535, flags other than FK_KEEP_CONN, another body kind, a memory
+ * body with NULL data and a length, params NULL with nparams, a pair with
+ * a NULL name); FK_E_STATE (fk_client_async_close() is running);
+ * FK_E_NOMEM. Every other failure comes through done, for this request
+ * alone. */
 int fk_client_async_submit(fk_client_async *c, const fk_client_request *req,
                            fk_client_done_fn done, unsigned *handle);
 

@@ -47,7 +47,9 @@ struct fk_client_async {
   areq **active; /* by session id, 1..65535 allocated as needed */
   size_t nactive;
   unsigned next_handle;
-  int busy; /* in a loop callback: pump once at its end */
+  int busy;        /* in a callback: pump once at its end */
+  int closing;     /* fk_client_async_close() is running */
+  unsigned served; /* requests begun on this connection */
   fk_timer *connect_timer;
 };
 
@@ -81,6 +83,8 @@ static void release(fk_client_async *c, areq *r) {
   fk__free(c->opt.allocator, r);
 }
 
+/* The client is put back in its unconnected state before any done() is
+ * called: a callback that submits again starts from a clean slate. */
 static void drop_connection(fk_client_async *c, int err) {
   fk_loop_cancel(c->loop, c->connect_timer);
   c->connect_timer = NULL;
@@ -91,26 +95,38 @@ static void drop_connection(fk_client_async *c, int err) {
   c->fd = -1;
   c->watching = 0;
   c->connecting = 0;
-  for (size_t i = 0; i < c->nactive; i++) {
-    areq *r = c->active[i];
-    if (r) {
-      finish(r, err);
-      release(c, r);
-    }
-  }
+  c->served = 0;
   fk_client_session_free(c->s);
   c->s = NULL;
+  areq **active = c->active;
+  size_t nactive = c->nactive;
+  c->active = NULL;
+  c->nactive = 0;
+  int busy = c->busy;
+  c->busy = 1;
+  for (size_t i = 0; i < nactive; i++) {
+    if (active[i]) {
+      finish(active[i], err);
+      fk__free(c->opt.allocator, active[i]);
+    }
+  }
+  c->busy = busy;
+  fk__free(c->opt.allocator, active);
 }
 
 /* Nothing can be sent: every request still waiting fails. */
 static void fail_waiting(fk_client_async *c, int err) {
-  while (c->waiting) {
-    areq *r = c->waiting;
-    c->waiting = r->next;
+  areq *r = c->waiting;
+  c->waiting = c->waiting_tail = NULL;
+  int busy = c->busy;
+  c->busy = 1;
+  while (r) {
+    areq *next = r->next;
     finish(r, err);
     fk__free(c->opt.allocator, r);
+    r = next;
   }
-  c->waiting_tail = NULL;
+  c->busy = busy;
 }
 
 static void on_connect_timeout(fk_loop *loop, void *arg) {
@@ -187,6 +203,7 @@ static int begin(fk_client_async *c, areq *r) {
   }
   c->active[r->id] = r;
   r->res.request_id = r->id;
+  r->res.reused = c->served++ > 0;
   for (size_t i = 0; i < q->nparams; i++) {
     const fk_client_pair *p = &q->params[i];
     size_t vlen = p->value_len ? p->value_len : p->value ? strlen(p->value) : 0;
@@ -285,6 +302,14 @@ static void pump(fk_client_async *c) {
       finish(r, rc);
       fk__free(c->opt.allocator, r);
       rc = FK_OK; /* that request only */
+    } else if (rc != FK_OK && rc != FK_E_NOMEM) {
+      /* Begun, then refused while queueing: the application is told to
+       * drop it (spec 5.4), the caller hears why; the others go on. */
+      r->stage = 0;
+      if (fk_client_session_abort(c->s, r->id) == FK_OK)
+        r->res.aborted = 1;
+      finish(r, rc);
+      rc = FK_OK;
     }
   }
   for (size_t i = 0; rc == FK_OK && i < c->nactive; i++)
@@ -394,6 +419,9 @@ static void on_io(fk_loop *loop, int fd, unsigned ready, void *arg) {
 int fk_client_async_open(fk_client_async **out, fk_loop *loop,
                          const char *address, const fk_client_options *opt) {
   fk_client_options o;
+  *out = NULL;
+  if (loop == NULL || address == NULL)
+    return FK_E_INVAL;
   if (opt == NULL)
     fk_client_options_init(&o);
   fk_client_async *c = zalloc(opt ? opt->allocator : NULL, sizeof *c);
@@ -422,11 +450,29 @@ int fk_client_async_set_max_requests(fk_client_async *c, unsigned max) {
   return c->s ? fk_client_session_set_max_requests(c->s, max) : FK_OK;
 }
 
+static int valid_body(const fk_client_body *b) {
+  return b->kind == FK_BODY_NONE ||
+         (b->kind == FK_BODY_MEMORY && (b->data != NULL || b->len == 0));
+}
+
+/* What would only fail once on the wire is refused here, before anything
+ * is queued: the other requests on the connection are not disturbed. */
+static int valid_request(const fk_client_request *q) {
+  if (q == NULL || q->role > 0xffff || (q->flags & ~(unsigned)FK_KEEP_CONN) ||
+      !valid_body(&q->body) || !valid_body(&q->data) ||
+      (q->nparams > 0 && q->params == NULL))
+    return 0;
+  for (size_t i = 0; i < q->nparams; i++)
+    if (q->params[i].name == NULL)
+      return 0;
+  return 1;
+}
+
 int fk_client_async_submit(fk_client_async *c, const fk_client_request *req,
                            fk_client_done_fn done, unsigned *handle) {
-  if ((req->body.kind != FK_BODY_NONE && req->body.kind != FK_BODY_MEMORY) ||
-      (req->data.kind != FK_BODY_NONE && req->data.kind != FK_BODY_MEMORY) ||
-      (req->nparams > 0 && req->params == NULL))
+  if (c->closing)
+    return FK_E_STATE;
+  if (!valid_request(req))
     return FK_E_INVAL;
   areq *r = zalloc(c->opt.allocator, sizeof *r);
   if (r == NULL)
@@ -487,6 +533,7 @@ void fk_client_async_close(fk_client_async *c) {
   if (c == NULL)
     return;
   const fk_allocator *a = c->opt.allocator;
+  c->closing = 1; /* a done() called from here may not submit again */
   drop_connection(c, FK_E_ABORTED);
   fail_waiting(c, FK_E_ABORTED);
   fk__free(a, c->active);

@@ -36,6 +36,7 @@ struct fk_loop {
 };
 
 int fk_loop_new(fk_loop **out) {
+  *out = NULL;
   fk_loop *l = calloc(1, sizeof *l);
   if (l == NULL)
     return FK_E_NOMEM;
@@ -170,9 +171,14 @@ void fk_loop_cancel(fk_loop *l, fk_timer *t) {
   free(t);
 }
 
+/* Fires the timers due by now; one a callback sets for later is left for
+ * the next round, after the descriptors have had their turn. */
 static void fire_timers(fk_loop *l) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  fk_timer probe = {.due = now};
   while (l->count > 0 && !atomic_load(&l->stop) &&
-         fk__ms_until(&l->heap[0]->due) == 0) {
+         !earlier(&probe, l->heap[0])) {
     fk_timer *t = l->heap[0];
     heap_remove(l, 0);
     fk_timer_fn fn = t->fn;

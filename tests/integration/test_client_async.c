@@ -344,6 +344,69 @@ static void test_submit_from_done(void) {
   ts_stop(&t);
 }
 
+/* A request whose params are refused ends alone; its done may submit
+ * again on the same client, and the others on the connection go on. */
+typedef struct retry {
+  run *run;
+  fk_client_async *c;
+  fk_client_pair pairs[8];
+  outcome again;
+  int err;
+} retry;
+
+static void refused_then_retry(int err, const fk_client_result *res,
+                               void *arg) {
+  (void)res;
+  retry *rt = arg;
+  rt->err = err;
+  rt->again.run = rt->run;
+  fk_client_request q = echo_request(rt->pairs, &rt->again, "again", 5);
+  rt->run->pending++;
+  CHECK_EQ(fk_client_async_submit(rt->c, &q, on_done, NULL), FK_OK);
+  if (--rt->run->pending == 0)
+    fk_loop_stop(rt->run->loop);
+}
+
+static void test_refused_request_alone(void) {
+  fk_config cfg;
+  ts_config(&cfg);
+  ts_server t;
+  ts_start(&t, &cfg, TS_ROLE(FK_RESPONDER));
+  run r = {0};
+  CHECK_EQ(fk_loop_new(&r.loop), FK_OK);
+  fk_client_options opt;
+  fk_client_options_init(&opt);
+  opt.max_params_bytes = 512;
+  retry rt = {.run = &r};
+  CHECK_EQ(fk_client_async_open(&rt.c, r.loop, t.path, &opt), FK_OK);
+  CHECK_EQ(fk_client_async_set_max_requests(rt.c, 4), FK_OK);
+  outcome before = {.run = &r}, after = {.run = &r};
+  fk_client_pair p1[8], p3[8];
+  char big[2000];
+  memset(big, 'v', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  fk_client_pair huge = {"BIG", big, 0};
+  fk_client_request q1 = echo_request(p1, &before, "one", 3);
+  fk_client_request q2 = {.flags = FK_KEEP_CONN, .params = &huge,
+                          .nparams = 1, .arg = &rt};
+  fk_client_request q3 = echo_request(p3, &after, "three", 5);
+  r.pending = 3;
+  CHECK_EQ(fk_client_async_submit(rt.c, &q1, on_done, NULL), FK_OK);
+  CHECK_EQ(fk_client_async_submit(rt.c, &q2, refused_then_retry, NULL), FK_OK);
+  CHECK_EQ(fk_client_async_submit(rt.c, &q3, on_done, NULL), FK_OK);
+  run_all(&r);
+  CHECK_EQ(rt.err, FK_E_PARAMS_TOO_LARGE);
+  CHECK(echo_ok(&before, "one"));
+  CHECK(echo_ok(&after, "three"));
+  CHECK(echo_ok(&rt.again, "again"));
+  free(before.out);
+  free(after.out);
+  free(rt.again.out);
+  fk_client_async_close(rt.c);
+  fk_loop_free(r.loop);
+  ts_stop(&t);
+}
+
 int main(void) {
   RUN(test_many_on_one_loop);
   RUN(test_multiplexed);
@@ -351,5 +414,6 @@ int main(void) {
   RUN(test_timeout_and_cancel);
   RUN(test_connect_failure);
   RUN(test_submit_from_done);
+  RUN(test_refused_request_alone);
   TEST_EXIT();
 }

@@ -45,7 +45,9 @@ typedef struct settings {
   uint64_t total; /* -n; 0 = run for duration_ms */
   size_t body_size;
   int keepalive, json;
-  unsigned grace_ms; /* how long to wait for in-flight requests at the end */
+  unsigned grace_ms;  /* how long to wait for in-flight requests at the end */
+  unsigned idle_ms;   /* give up when no answer came for this long */
+  int duration_given; /* -d was given: it bounds a -n run too */
   cli_params params;
   char *body;
 } settings;
@@ -72,6 +74,7 @@ static atomic_ullong issued;     /* requests begun (for -n) */
 static atomic_ullong done_count; /* requests ended, any way (progress) */
 static atomic_int stopping;      /* no new requests */
 static uint64_t deadline_ns;
+static atomic_ullong last_answer_ns; /* when a request last ended */
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -162,8 +165,14 @@ static int begin_one(worker *w, bconn *c) {
 }
 
 /* Keeps the connection as full as its depth allows. */
+/* Nonzero while more requests are to be sent. */
+static int budget_left(const settings *cfg) {
+  return !atomic_load(&stopping) &&
+         (cfg->total == 0 || atomic_load(&issued) < cfg->total);
+}
+
 static void conn_fill(worker *w, bconn *c) {
-  if (c->s == NULL && conn_open(w, c) != 0)
+  if (c->s == NULL && (!budget_left(w->cfg) || conn_open(w, c) != 0))
     return;
   while (fk_client_session_can_begin(c->s) && may_issue(w->cfg))
     if (begin_one(w, c) != 0)
@@ -177,6 +186,7 @@ static void conn_fill(worker *w, bconn *c) {
 
 static void on_end(worker *w, bconn *c, const fk_client_event *ev) {
   atomic_fetch_add(&done_count, 1);
+  atomic_store(&last_answer_ns, now_ns());
   switch (ev->protocol_status) {
   case FK_REQUEST_COMPLETE:
     if (ev->app_status != 0) {
@@ -255,7 +265,13 @@ static void *worker_main(void *arg) {
   uint64_t end_wait = 0;
   for (;;) {
     uint64_t now = now_ns();
-    if (w->cfg->total == 0 && now >= deadline_ns)
+    if ((w->cfg->total == 0 || w->cfg->duration_given) && now >= deadline_ns)
+      atomic_store(&stopping, 1);
+    /* A backend that stops answering ends the run: what it holds is
+     * reported as unanswered, not waited for for ever. */
+    if (w->cfg->idle_ms && in_flight(w) > 0 &&
+        now - atomic_load(&last_answer_ns) >
+            (uint64_t)w->cfg->idle_ms * 1000000u)
       atomic_store(&stopping, 1);
     if (atomic_load(&stopping) ||
         (w->cfg->total && atomic_load(&issued) >= w->cfg->total)) {
@@ -386,6 +402,7 @@ static void usage(FILE *out) {
       "  -m, --multiplex N      requests in flight per connection (default 1)\n"
       "  -d, --duration SECONDS run this long (default 10)\n"
       "  -n, --requests N       send N requests instead of running for a time\n"
+      "                         (with -d too: whichever ends first)\n"
       "  -t, --threads N        client threads (default 1)\n"
       "  -b, --body BYTES       request body size (a POST); default none "
       "(GET)\n"
@@ -394,6 +411,8 @@ static void usage(FILE *out) {
       "      --no-keepalive     a new connection for every request\n"
       "      --grace SECONDS    wait this long at the end for answers (default "
       "2)\n"
+      "      --timeout SECONDS  end the run when no answer came for this long\n"
+      "                         while requests wait (default 10; 0 = never)\n"
       "      --json             print one JSON object instead of the report\n"
       "  -h, --help             this text\n"
       "\n"
@@ -424,6 +443,7 @@ static int parse(int argc, char **argv, settings *cfg, const char **uri) {
       {"header", required_argument, NULL, 'H'},
       {"no-keepalive", no_argument, NULL, 'K'},
       {"grace", required_argument, NULL, 'g'},
+      {"timeout", required_argument, NULL, 'T'},
       {"json", no_argument, NULL, 'j'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
@@ -451,8 +471,10 @@ static int parse(int argc, char **argv, settings *cfg, const char **uri) {
       break;
     case 'd':
       bad = parse_seconds(optarg, &cfg->duration_ms) || !cfg->duration_ms;
+      cfg->duration_given = 1;
       break;
     case 'g': bad = parse_seconds(optarg, &cfg->grace_ms); break;
+    case 'T': bad = parse_seconds(optarg, &cfg->idle_ms); break;
     case 'b':
       bad = parse_count(optarg, 1u << 30, &v);
       cfg->body_size = (size_t)v;
@@ -509,7 +531,8 @@ int cmd_bench(int argc, char **argv) {
                   .threads = 1,
                   .duration_ms = 10000,
                   .keepalive = 1,
-                  .grace_ms = 2000};
+                  .grace_ms = 2000,
+                  .idle_ms = 10000};
   const char *uri;
   int status = parse(argc, argv, &cfg, &uri);
   if (status >= 0) {
@@ -542,6 +565,7 @@ int cmd_bench(int argc, char **argv) {
 
   uint64_t start = now_ns();
   deadline_ns = start + (uint64_t)cfg.duration_ms * 1000000u;
+  atomic_store(&last_answer_ns, start);
   for (unsigned t = 0, next = 0; t < cfg.threads; t++) {
     worker *w = &workers[t];
     w->cfg = &cfg;

@@ -30,6 +30,10 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   const char *cmd = argv[1];
+  /* getopt names the program in its messages: "fcgikit request: ...". */
+  char name[32];
+  snprintf(name, sizeof name, "fcgikit %s", cmd);
+  argv[1] = name;
   if (strcmp(cmd, "request") == 0)
     return cmd_request(argc - 1, argv + 1);
   if (strcmp(cmd, "ping") == 0)

@@ -67,7 +67,7 @@ static int on_stdout(const uint8_t *data, size_t len, void *arg) {
   if (!o->broken && !fk_cgi_done(o->cgi)) {
     long head = fk_cgi_feed(o->cgi, data, len);
     if (head < 0) {
-      fprintf(stderr, "fcgikit: %s; printing the response as it is\n",
+      fprintf(stderr, "fcgikit request: %s; printing the response as it is\n",
               fk_cgi_error_reason(o->cgi));
       o->broken = 1;
     } else {
@@ -166,7 +166,7 @@ static int read_whole(int fd, body_source *b) {
 static int open_file(const char *path, body_source *b, struct stat *st) {
   b->fd = open(path, O_RDONLY | O_CLOEXEC);
   if (b->fd < 0 || fstat(b->fd, st) != 0) {
-    fprintf(stderr, "fcgikit: %s: %s\n", path, strerror(errno));
+    fprintf(stderr, "fcgikit request: %s: %s\n", path, strerror(errno));
     return -1;
   }
   if (!S_ISREG(st->st_mode))
@@ -309,18 +309,21 @@ static int verdict(const options *o, int rc, const fk_client_result *res,
     fprintf(stderr, "* END_REQUEST appStatus=%u protocolStatus=%s\n",
             res->app_status, fk_protocol_status_name(res->protocol_status));
   if (res->protocol_status != FK_REQUEST_COMPLETE) {
-    fprintf(stderr, "fcgikit: the application refused the request: %s\n",
+    fprintf(stderr,
+            "fcgikit request: the application refused the request: %s\n",
             fk_protocol_status_name(res->protocol_status));
     return EXIT_REFUSED;
   }
   if (!out->broken && fk_cgi_finish(out->cgi) != FK_OK && res->stdout_bytes > 0)
-    fprintf(stderr, "fcgikit: %s\n", fk_cgi_error_reason(out->cgi));
+    fprintf(stderr, "fcgikit request: %s\n", fk_cgi_error_reason(out->cgi));
   if (o->fail && fk_cgi_done(out->cgi) && fk_cgi_status(out->cgi) >= 400) {
-    fprintf(stderr, "fcgikit: HTTP status %d\n", fk_cgi_status(out->cgi));
+    fprintf(stderr, "fcgikit request: HTTP status %d\n",
+            fk_cgi_status(out->cgi));
     return EXIT_HTTP;
   }
   if (o->fail && res->app_status != 0) {
-    fprintf(stderr, "fcgikit: application exit status %u\n", res->app_status);
+    fprintf(stderr, "fcgikit request: application exit status %u\n",
+            res->app_status);
     return EXIT_APP;
   }
   return EXIT_OK;

@@ -45,9 +45,11 @@ typedef struct settings {
   uint64_t total; /* -n; 0 = run for duration_ms */
   size_t body_size;
   int keepalive, json;
-  unsigned grace_ms;  /* how long to wait for in-flight requests at the end */
-  unsigned idle_ms;   /* give up when no answer came for this long */
-  int duration_given; /* -d was given: it bounds a -n run too */
+  unsigned grace_ms;    /* how long to wait for in-flight requests at the end */
+  unsigned idle_ms;     /* give up when no answer came for this long */
+  int duration_given;   /* -d was given: it bounds a -n run too */
+  unsigned depth_asked; /* -m as given; depth is what the application takes */
+  int ask_values;       /* discover the multiplexing limit first */
   cli_params params;
   char *body;
 } settings;
@@ -269,9 +271,9 @@ static void *worker_main(void *arg) {
       atomic_store(&stopping, 1);
     /* A backend that stops answering ends the run: what it holds is
      * reported as unanswered, not waited for for ever. */
-    if (w->cfg->idle_ms && in_flight(w) > 0 &&
-        now - atomic_load(&last_answer_ns) >
-            (uint64_t)w->cfg->idle_ms * 1000000u)
+    uint64_t last = atomic_load(&last_answer_ns); /* may be after now */
+    if (w->cfg->idle_ms && in_flight(w) > 0 && now > last &&
+        now - last > (uint64_t)w->cfg->idle_ms * 1000000u)
       atomic_store(&stopping, 1);
     if (atomic_load(&stopping) ||
         (w->cfg->total && atomic_load(&issued) >= w->cfg->total)) {
@@ -344,11 +346,12 @@ static void report(const settings *cfg, const totals *t) {
   if (cfg->json) {
     printf("{\"address\":");
     json_string(stdout, cfg->address, strlen(cfg->address));
-    printf(",\"connections\":%u,\"depth\":%u,\"threads\":%u,\"keepalive\":%s,"
+    printf(",\"connections\":%u,\"depth\":%u,\"depth_asked\":%u,"
+           "\"threads\":%u,\"keepalive\":%s,"
            "\"duration_s\":%.3f,\"requests\":%llu,\"requests_per_second\":%.1f,"
            "\"bytes\":%llu,\"bytes_per_second\":%.1f,\"errors\":%llu,"
            "\"errors_by_kind\":{",
-           cfg->conns, cfg->depth, cfg->threads,
+           cfg->conns, cfg->depth, cfg->depth_asked, cfg->threads,
            cfg->keepalive ? "true" : "false", t->seconds,
            (unsigned long long)t->answered, rps, (unsigned long long)t->bytes,
            bps, (unsigned long long)t->errors);
@@ -387,6 +390,47 @@ static void report(const settings *cfg, const totals *t) {
            (unsigned long long)t->unanswered);
 }
 
+/* --- Discovering the multiplexing limit -------------------------------------
+ */
+
+/* More than one request in flight on a connection needs an application that
+ * multiplexes (spec 4.1: FCGI_MPXS_CONNS, FCGI_MAX_REQS); one that does not
+ * may drop or refuse the extra requests. So bench asks first and sends no
+ * more than the answer allows; an application that does not answer is
+ * taken not to multiplex. */
+static unsigned discover_depth(const settings *cfg) {
+  fk_client_options opt;
+  fk_client_options_init(&opt);
+  fk_client *c = NULL;
+  const fk_params *values = NULL;
+  unsigned depth = 1;
+  const char *why = "it did not answer FCGI_GET_VALUES";
+  int rc = fk_client_open(&c, cfg->address, &opt);
+  if (rc == FK_OK)
+    rc = fk_client_get_values(c, NULL, 0, 2000, &values);
+  if (rc == FK_OK) {
+    const char *mpxs = fk_params_get(values, "FCGI_MPXS_CONNS", NULL);
+    const char *reqs = fk_params_get(values, "FCGI_MAX_REQS", NULL);
+    unsigned long max = reqs ? strtoul(reqs, NULL, 10) : 0;
+    if (mpxs == NULL || strcmp(mpxs, "1") != 0) {
+      why = "it says FCGI_MPXS_CONNS is not 1";
+    } else {
+      depth = cfg->depth;
+      if (max > 0 && max < depth) {
+        depth = (unsigned)max;
+        why = "its FCGI_MAX_REQS is lower";
+      }
+    }
+  }
+  fk_client_close(c);
+  if (depth < cfg->depth)
+    fprintf(stderr,
+            "fcgikit bench: %u requests in flight per connection instead of "
+            "%u: %s (--no-get-values sends %u regardless)\n",
+            depth, cfg->depth, why, cfg->depth);
+  return depth;
+}
+
 /* --- Command line ----------------------------------------------------------
  */
 
@@ -409,6 +453,8 @@ static void usage(FILE *out) {
       "  -p, --param NAME=VALUE set a param (replaces a default)\n"
       "  -H, --header 'Name: value'  sent as HTTP_NAME\n"
       "      --no-keepalive     a new connection for every request\n"
+      "      --no-get-values    with -m, send that many without asking the\n"
+      "                         application what it takes (FCGI_GET_VALUES)\n"
       "      --grace SECONDS    wait this long at the end for answers (default "
       "2)\n"
       "      --timeout SECONDS  end the run when no answer came for this long\n"
@@ -444,6 +490,7 @@ static int parse(int argc, char **argv, settings *cfg, const char **uri) {
       {"no-keepalive", no_argument, NULL, 'K'},
       {"grace", required_argument, NULL, 'g'},
       {"timeout", required_argument, NULL, 'T'},
+      {"no-get-values", no_argument, NULL, 'V'},
       {"json", no_argument, NULL, 'j'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
@@ -475,6 +522,7 @@ static int parse(int argc, char **argv, settings *cfg, const char **uri) {
       break;
     case 'g': bad = parse_seconds(optarg, &cfg->grace_ms); break;
     case 'T': bad = parse_seconds(optarg, &cfg->idle_ms); break;
+    case 'V': cfg->ask_values = 0; break;
     case 'b':
       bad = parse_count(optarg, 1u << 30, &v);
       cfg->body_size = (size_t)v;
@@ -532,7 +580,8 @@ int cmd_bench(int argc, char **argv) {
                   .duration_ms = 10000,
                   .keepalive = 1,
                   .grace_ms = 2000,
-                  .idle_ms = 10000};
+                  .idle_ms = 10000,
+                  .ask_values = 1};
   const char *uri;
   int status = parse(argc, argv, &cfg, &uri);
   if (status >= 0) {
@@ -562,6 +611,9 @@ int cmd_bench(int argc, char **argv) {
     goto out;
   }
   close(probe);
+  cfg.depth_asked = cfg.depth;
+  if (cfg.depth > 1 && cfg.ask_values)
+    cfg.depth = discover_depth(&cfg);
 
   uint64_t start = now_ns();
   deadline_ns = start + (uint64_t)cfg.duration_ms * 1000000u;

@@ -854,7 +854,7 @@ ok "bench against echo: -n/-c --json counts and ordered percentiles, -m 4, --no-
 # On the wire, with the mock: -m 4 puts 4 requests in flight on one
 # connection (ids 1-4, FCGI_KEEP_CONN) before any answer; a backend that
 # never answers leaves them unanswered, and bench exits 1.
-RUN_BOUND=20 run b-hang "$FK" bench -d 0.5 --grace 0.5 -c 1 -m 4 --json "$S"
+RUN_BOUND=20 run b-hang "$FK" bench -d 0.5 --grace 0.5 -c 1 -m 4 --no-get-values --json "$S"
 if expect_rc 1 "bench -d 0.5 --grace 0.5 against an application that never answers"; then
   bench_json b-hang 'd["unanswered"] == 4 and d["requests"] == 0'
   rec=$(conns "$T/silent.conn" | tail -n1)

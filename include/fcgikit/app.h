@@ -51,7 +51,9 @@ typedef struct fk_config {
   unsigned threads;          /* I/O threads; 0 = one per online CPU */
   unsigned handler_threads;  /* 0 = handlers run on the I/O threads */
   unsigned max_conns;        /* connections at once (FCGI_MAX_CONNS) */
-  unsigned max_reqs;         /* requests in flight at once (FCGI_MAX_REQS) */
+  unsigned max_reqs;         /* requests in flight at once; FCGI_MAX_REQS
+                                says the smaller of this and
+                                max_reqs_per_conn when multiplexing */
   unsigned max_reqs_per_conn;/* requests in flight on one connection */
   int multiplex;             /* advertise and accept FCGI_MPXS_CONNS=1 */
   size_t max_params_bytes;   /* PARAMS name+value bytes per request */

@@ -298,7 +298,12 @@ static void reply_values(fk__conn *c) {
   const fk_config *cfg = &c->worker->server->cfg;
   char conns[16], reqs[16];
   snprintf(conns, sizeof conns, "%u", cfg->max_conns);
-  snprintf(reqs, sizeof reqs, "%u", cfg->max_reqs);
+  /* Web servers that multiplex (HAProxy) take FCGI_MAX_REQS as what one
+   * connection may carry: never promise more than a connection takes. */
+  unsigned max_reqs = cfg->max_reqs;
+  if (cfg->multiplex && cfg->max_reqs_per_conn < max_reqs)
+    max_reqs = cfg->max_reqs_per_conn;
+  snprintf(reqs, sizeof reqs, "%u", max_reqs);
   const char *names[] = {"FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS"};
   const char *values[] = {conns, reqs, cfg->multiplex ? "1" : "0"};
   int sent[3] = {0, 0, 0};

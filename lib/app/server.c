@@ -38,6 +38,47 @@ void fk__log(const fk_server *s, int level, const char *fmt, ...) {
     fprintf(stderr, "fcgikit[%ld]: %s\n", (long)getpid(), msg);
 }
 
+/* --- Signals ------------------------------------------------------------ */
+
+static fk_server *signal_target;
+static struct sigaction saved_term, saved_int, saved_pipe;
+
+static volatile sig_atomic_t signalled;
+
+static void on_signal(int sig) {
+  (void)sig;
+  signalled = 1;
+  if (signal_target)
+    fk_server_stop(signal_target);
+}
+
+static void install_signals(fk_server *s) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  signal_target = s;
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART; /* handlers' own system calls carry on */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, &saved_term);
+  sigaction(SIGINT, &sa, &saved_int);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &sa, &saved_pipe);
+}
+
+/* A process that a signal is stopping keeps the handler, which now does
+ * nothing: a second SIGTERM while it exits (a supervisor insisting) must
+ * not turn a clean exit into a death by signal. */
+static void restore_signals(fk_server *s) {
+  if (signal_target != s)
+    return;
+  signal_target = NULL;
+  if (signalled)
+    return;
+  sigaction(SIGTERM, &saved_term, NULL);
+  sigaction(SIGINT, &saved_int, NULL);
+  sigaction(SIGPIPE, &saved_pipe, NULL);
+}
+
 /* --- Creation and settings ----------------------------------------------- */
 
 int fk_server_new(fk_server **out, const fk_config *cfg) {
@@ -60,6 +101,10 @@ int fk_server_new(fk_server **out, const fk_config *cfg) {
   }
   pthread_mutex_init(&s->queue_lock, NULL);
   pthread_cond_init(&s->queue_cond, NULL);
+  /* From here on, not only once it runs: a SIGTERM that arrives while the
+   * server is still being set up stops it as soon as it starts. */
+  if (s->cfg.handle_signals)
+    install_signals(s);
   *out = s;
   return FK_OK;
 }
@@ -354,37 +399,6 @@ void fk_server_stop(fk_server *s) {
     fk__loop_wake(&s->workers[i].loop);
 }
 
-static fk_server *signal_target;
-static struct sigaction saved_term, saved_int, saved_pipe;
-
-static void on_signal(int sig) {
-  (void)sig;
-  if (signal_target)
-    fk_server_stop(signal_target);
-}
-
-static void install_signals(fk_server *s) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  signal_target = s;
-  sa.sa_handler = on_signal;
-  sa.sa_flags = SA_RESTART; /* handlers' own system calls carry on */
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, &saved_term);
-  sigaction(SIGINT, &sa, &saved_int);
-  sa.sa_handler = SIG_IGN;
-  sigaction(SIGPIPE, &sa, &saved_pipe);
-}
-
-static void restore_signals(fk_server *s) {
-  if (signal_target != s)
-    return;
-  sigaction(SIGTERM, &saved_term, NULL);
-  sigaction(SIGINT, &saved_int, NULL);
-  sigaction(SIGPIPE, &saved_pipe, NULL);
-  signal_target = NULL;
-}
-
 /* The worker stops listening, closes its idle connections, and carries on
  * until the last request in flight has been answered. */
 static void worker_begin_stop(fk__worker *w) {
@@ -547,8 +561,6 @@ int fk_server_run(fk_server *s) {
       goto out_workers;
     }
   }
-  if (s->cfg.handle_signals)
-    install_signals(s);
   for (; s->npool < s->cfg.handler_threads; s->npool++) {
     int err = pthread_create(&s->pool[s->npool], NULL, pool_main, s);
     if (err != 0) {
@@ -582,7 +594,6 @@ out:
   s->workers = NULL;
   s->pool = NULL;
   s->nworkers = 0;
-  restore_signals(s);
   close_listeners(s);
   return rc;
 }
@@ -590,6 +601,7 @@ out:
 void fk_server_free(fk_server *s) {
   if (s == NULL)
     return;
+  restore_signals(s);
   close_listeners(s);
   fk__free(s->cfg.allocator, s->listeners);
   fk__free(s->cfg.allocator, s->handlers);

@@ -147,6 +147,25 @@ static int value_is(const tc_event *e, const char *name, const char *want) {
   return 1;
 }
 
+/* Regression: HAProxy reads FCGI_MAX_REQS as a per-connection limit and
+ * was refused past max_reqs_per_conn; the answer must not promise more. */
+static void test_get_values_per_connection_limit(void) {
+  fk_config cfg;
+  ts_config(&cfg);
+  cfg.max_reqs = 1000;
+  cfg.max_reqs_per_conn = 5;
+  ts_server t;
+  ts_start(&t, &cfg, TS_ROLE(FK_RESPONDER));
+  tc_conn c;
+  CHECK(ts_connect(&t, &c));
+  const char *names[] = {"FCGI_MAX_REQS", NULL};
+  CHECK_EQ(tc_get_values(&c, names), 0);
+  long i = wait_values(&c, 0);
+  CHECK(i >= 0 && value_is(&c.ev[i], "FCGI_MAX_REQS", "5"));
+  tc_close(&c);
+  ts_stop(&t);
+}
+
 static void test_get_values(void) {
   fk_config cfg;
   ts_config(&cfg);
@@ -381,6 +400,7 @@ int main(void) {
   RUN(test_responder);
   RUN(test_keep_conn);
   RUN(test_get_values);
+  RUN(test_get_values_per_connection_limit);
   RUN(test_unknown_type);
   RUN(test_unknown_role);
   RUN(test_authorizer_filter);

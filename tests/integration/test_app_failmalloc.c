@@ -208,7 +208,8 @@ static int fm_answer(tc_conn *c, unsigned id, size_t from, const char *want) {
 static int fm_values(const tc_event *e) {
   static const char *const names[] = {"FCGI_MAX_CONNS", "FCGI_MAX_REQS",
                                       "FCGI_MPXS_CONNS"};
-  static const char *const values[] = {"1024", "1024", "1"};
+  /* Defaults: FCGI_MAX_REQS is max_reqs_per_conn, the smaller limit. */
+  static const char *const values[] = {"1024", "64", "1"};
   int count = tc_values(e, NULL, NULL, NULL, 0), known = 0;
   for (int k = 0; k < 3 && count >= 0; k++) {
     int found;

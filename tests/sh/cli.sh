@@ -751,7 +751,7 @@ ok "ADDRESS forms: path, ./relative, unix:PATH, 127.0.0.1:PORT, localhost:PORT$V
 
 run ping "$FK" ping "$E"
 if expect_rc 0 "ping echo"; then
-  printf '%s\n' FCGI_MAX_CONNS=1024 FCGI_MAX_REQS=1024 FCGI_MPXS_CONNS=1 | sort >"$T/ping.expected"
+  printf '%s\n' FCGI_MAX_CONNS=1024 FCGI_MAX_REQS=64 FCGI_MPXS_CONNS=1 | sort >"$T/ping.expected"
   sort "$T/ping.out" >"$T/ping.sorted"
   same "$T/ping.expected" "$T/ping.sorted" "ping: echo's advertised values (the defaults)"
   empty "$T/ping.err" "ping: stderr"
@@ -763,7 +763,7 @@ if expect_rc 0 "ping --json"; then
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["answered"] is True and d["ms"] >= 0
-assert (d["FCGI_MAX_CONNS"], d["FCGI_MAX_REQS"], d["FCGI_MPXS_CONNS"]) == ("1024", "1024", "1")
+assert (d["FCGI_MAX_CONNS"], d["FCGI_MAX_REQS"], d["FCGI_MPXS_CONNS"]) == ("1024", "64", "1")
 PY
 fi
 run pingq "$FK" ping -q "$E"
@@ -784,7 +784,7 @@ expect_rc 6 "ping an application that answers FCGI_UNKNOWN_TYPE" &&
   has_re "$T/pingu.err" 'GET_VALUES' "ping to an application that does not know GET_VALUES"
 run pinga "$FK" ping "$A"
 expect_rc 0 "ping the authorizer" || true
-ok "ping: echo's FCGI_MAX_CONNS=1024 FCGI_MAX_REQS=1024 FCGI_MPXS_CONNS=1, --json, -q; exit 3, 5 and 6"
+ok "ping: echo's FCGI_MAX_CONNS=1024 FCGI_MAX_REQS=64 FCGI_MPXS_CONNS=1, --json, -q; exit 3, 5 and 6"
 
 # --- bench ------------------------------------------------------------------------------
 

@@ -340,6 +340,24 @@ cgi_content() {
   tail -n +$((n + 1)) "$1"
 }
 
+# header FILE NAME: the value of response header NAME (case-insensitive) in
+# a curl -D dump, without CR.
+header() {
+  tr -d '\r' <"$1" | awk -v n="$2" 'BEGIN {n = tolower(n)}
+    {i = index($0, ":"); if (i && tolower(substr($0, 1, i - 1)) == n) {
+       v = substr($0, i + 1); sub(/^ +/, "", v); print v; exit}}'
+}
+
+# request OUT STATUS CURL-ARG...: one request that must answer STATUS; the
+# body in OUT, the headers in OUT.headers.
+request() {
+  local out=$1 want=$2 code
+  shift 2
+  code=$(curl -sS --max-time 60 -D "$out.headers" -o "$out" -w '%{http_code}' "$@") ||
+    fail "curl $* failed"
+  [ "$code" = "$want" ] || fail "curl $* answered $code, not $want"
+}
+
 # expect_line FILE LINE WHAT: fails unless FILE has LINE as a whole line.
 expect_line() {
   grep -a -q -x -F -e "$2" "$1" || fail "$3: expected a line '$2' in $1"

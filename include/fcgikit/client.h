@@ -472,14 +472,12 @@ typedef struct fk_client_result {
  * (see fk_client_session_recv) with fk_client_error_reason(), or what
  * fk_client_dial() returns.
  *
- * FK_E_INVAL is an invalid request, refused before anything is sent. These
- * are refused before the client connects or touches a kept connection,
- * which stays open: req NULL, params NULL with nparams > 0, a body of an
- * unknown kind, a memory body with NULL data and len > 0, a descriptor
- * body with a negative fd, a callback body without read. These are found
- * only once the client has connected (or found its kept connection good),
- * and the connection is then closed: a pair with a NULL name, role above
- * 65535, flags other than FK_KEEP_CONN. */
+ * FK_E_INVAL is an invalid request, refused before the client connects or
+ * touches a kept connection, which stays open: req NULL, params NULL with
+ * nparams > 0, a pair with a NULL name, role above 65535, flags other than
+ * FK_KEEP_CONN, a body of an unknown kind, a memory body with NULL data and
+ * len > 0, a descriptor body with a negative fd, a callback body without
+ * read. */
 int fk_client_run(fk_client *c, const fk_client_request *req,
                   fk_client_result *res);
 

@@ -487,8 +487,12 @@ static int start(struct run *r) {
 }
 
 static int valid_request(const fk_client_request *q) {
-  if (q == NULL || (q->nparams > 0 && q->params == NULL))
+  if (q == NULL || (q->nparams > 0 && q->params == NULL) || q->role > 0xffff ||
+      (q->flags & ~(unsigned)FK_KEEP_CONN))
     return 0;
+  for (size_t i = 0; i < q->nparams; i++)
+    if (q->params[i].name == NULL)
+      return 0;
   const fk_client_body *b[2] = {&q->body, &q->data};
   for (int i = 0; i < 2; i++) {
     if (b[i]->kind < FK_BODY_NONE || b[i]->kind > FK_BODY_CALLBACK)

@@ -322,11 +322,15 @@ static const char *field_value(const fk_cgi *c, long i) {
 
 int fk_cgi_status(const fk_cgi *c) { return c->status; }
 
-/* The reason phrase follows "DDD " in Status's value (parse_status). */
+/* The reason phrase follows "DDD " in Status's value (parse_status),
+ * without the blanks that may come before it. */
 const char *fk_cgi_reason(const fk_cgi *c) {
   if (c->status_field < 0 || c->fields[c->status_field].value_len <= 4)
     return "";
-  return str_at(c, c->fields[c->status_field].value_off + 4);
+  const char *r = str_at(c, c->fields[c->status_field].value_off + 4);
+  while (*r == ' ' || *r == '\t')
+    r++;
+  return r;
 }
 int fk_cgi_kind(const fk_cgi *c) { return c->kind; }
 

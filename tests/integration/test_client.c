@@ -464,6 +464,22 @@ static void test_keep_alive(void) {
   CHECK_EQ(fk_client_run(c, &q, &res), FK_OK);
   CHECK(!res.reused);
   sink_free(&s);
+  /* An invalid request is refused before anything is sent: the kept
+   * connection stays open and serves the next one. */
+  fk_client_pair nameless = {NULL, "x", 0};
+  fk_client_request bad = echo_request(&s, FK_KEEP_CONN);
+  bad.params = &nameless;
+  bad.nparams = 1;
+  CHECK_EQ(fk_client_run(c, &bad, &res), FK_E_INVAL);
+  CHECK(fk_client_connected(c));
+  bad = echo_request(&s, FK_KEEP_CONN);
+  bad.role = 70000;
+  CHECK_EQ(fk_client_run(c, &bad, &res), FK_E_INVAL);
+  CHECK(fk_client_connected(c));
+  q = echo_request(&s, FK_KEEP_CONN);
+  CHECK_EQ(fk_client_run(c, &q, &res), FK_OK);
+  CHECK(res.reused);
+  sink_free(&s);
   fk_client_close(c);
   ts_stop(&t);
 }

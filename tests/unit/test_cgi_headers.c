@@ -172,6 +172,10 @@ static void test_document(void) {
   CHECK(same(scan("Status: 204\nX-A: 1\r\n\n"),
              "status=204 reason=[] kind=1 type=- location=- n=2 "
              "{Status|204} {X-A|1} body="));
+  /* Blanks before the reason phrase are not part of it. */
+  CHECK(same(scan("Status: 404  \tNot Found\n\n"),
+             "status=404 reason=[Not Found] kind=1 type=- location=- n=1 "
+             "{Status|404  \tNot Found} body="));
   /* The blank line may be CRLF after LF lines. */
   CHECK(same(scan("A: b\n\r\nrest\n"),
              "status=200 reason=[] kind=1 type=- location=- n=1 {A|b} "

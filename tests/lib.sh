@@ -340,6 +340,31 @@ cgi_content() {
   tail -n +$((n + 1)) "$1"
 }
 
+# keepalive_round TAG URL N [CURL-ARG...]: N requests to URL?TAG=I on one
+# curl, hence one HTTP connection; each must answer 200, echo its own query
+# string and carry a numeric X-Fcgikit-Conn. Bodies in $T/TAG.I;
+# $T/TAG.codes has one line per request: status, new connections curl
+# made, X-Fcgikit-Conn, X-Fcgikit-Inflight (curl 7.84 or later).
+keepalive_round() {
+  local tag=$1 url=$2 n=$3 i args=()
+  shift 3
+  for i in $(seq "$n"); do
+    args+=(-o "$T/$tag.$i" "$url?$tag=$i")
+  done
+  curl -sS --max-time 120 "$@" \
+    -w '%{http_code} %{num_connects} %header{x-fcgikit-conn} %header{x-fcgikit-inflight}\n' \
+    "${args[@]}" >"$T/$tag.codes" || fail "keep-alive round $tag to $url: curl failed"
+  [ "$(grep -c '^200 ' "$T/$tag.codes")" = "$n" ] ||
+    fail "keep-alive round $tag to $url: not $n answers 200: $(tr '\n' ' ' <"$T/$tag.codes")"
+  [ "$(awk '{s += $2} END {print s}' "$T/$tag.codes")" = 1 ] ||
+    fail "keep-alive round $tag to $url: curl did not reuse its HTTP connection"
+  [ "$(awk '$3 ~ /^[0-9]+$/' "$T/$tag.codes" | wc -l)" = "$n" ] ||
+    fail "keep-alive round $tag to $url: not $n numeric X-Fcgikit-Conn headers: $(tr '\n' ' ' <"$T/$tag.codes")"
+  for i in $(seq "$n"); do
+    expect_line "$T/$tag.$i" "QUERY_STRING=$tag=$i" "keep-alive request $i to $url"
+  done
+}
+
 # header FILE NAME: the value of response header NAME (case-insensitive) in
 # a curl -D dump, without CR.
 header() {

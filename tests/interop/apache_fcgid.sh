@@ -274,29 +274,15 @@ check_post() {
 # serials TAG: the X-Fcgikit-Conn values of round TAG, in request order.
 serials() { awk '{print $3}' "$T/$1.codes"; }
 
-# round TAG N [CURL-ARG...]: N requests on one curl, hence one client
-# connection; each answer must be 200 and the echo of its own request, with
-# X-Fcgikit-Inflight: 1. Bodies in $T/TAG.I; $T/TAG.codes has one line per
-# request: status, new connections curl made, X-Fcgikit-Conn,
-# X-Fcgikit-Inflight.
+# round TAG N [CURL-ARG...]: keepalive_round (tests/lib.sh) on the spawned
+# echo, whose every answer must also say X-Fcgikit-Inflight: 1 (mod_fcgid
+# sends one request per connection).
 round() {
-  local tag=$1 n=$2 i args=()
+  local tag=$1 n=$2
   shift 2
-  for i in $(seq "$n"); do
-    args+=(-o "$T/$tag.$i" "$BASE/echo.fcgi?$tag=$i")
-  done
-  curl -sS --max-time 60 "$@" \
-    -w '%{http_code} %{num_connects} %header{x-fcgikit-conn} %header{x-fcgikit-inflight}\n' \
-    "${args[@]}" >"$T/$tag.codes" || fail "keep-alive round $tag: curl failed"
-  [ "$(grep -c '^200 ' "$T/$tag.codes")" = "$n" ] ||
-    fail "keep-alive round $tag: not $n answers 200: $(tr '\n' ' ' <"$T/$tag.codes")"
-  [ "$(awk '{s += $2} END {print s}' "$T/$tag.codes")" = 1 ] ||
-    fail "keep-alive round $tag: curl did not reuse its HTTP connection"
-  [ "$(awk '$3 ~ /^[0-9]+$/ && $4 == 1' "$T/$tag.codes" | wc -l)" = "$n" ] ||
-    fail "keep-alive round $tag: not $n answers with X-Fcgikit-Conn and X-Fcgikit-Inflight: 1: $(tr '\n' ' ' <"$T/$tag.codes")"
-  for i in $(seq "$n"); do
-    expect_line "$T/$tag.$i" "QUERY_STRING=$tag=$i" "keep-alive request $i"
-  done
+  keepalive_round "$tag" "$BASE/echo.fcgi" "$n" "$@"
+  [ "$(awk '$4 == 1' "$T/$tag.codes" | wc -l)" = "$n" ] ||
+    fail "keep-alive round $tag: not $n answers with X-Fcgikit-Inflight: 1: $(tr '\n' ' ' <"$T/$tag.codes")"
 }
 
 # no_open_conns WHAT: the applications must have closed every FastCGI

@@ -262,28 +262,12 @@ count_lines() { printf '%s' "$1" | grep -c . || true; }
 # serials TAG: the distinct X-Fcgikit-Conn values of round TAG.
 serials() { awk '{print $3}' "$T/$1.codes" | sort -u; }
 
-# round PREFIX TAG N [CURL-ARG...]: N requests to PREFIX on one curl, hence
-# one client connection; each answer must be 200 and the echo of its own
-# request. Bodies in $T/TAG.I; $T/TAG.codes has one line per request:
-# status, new connections curl made, X-Fcgikit-Conn, X-Fcgikit-Inflight.
+# round PREFIX TAG N [CURL-ARG...]: keepalive_round (tests/lib.sh) on the
+# echo behind PREFIX.
 round() {
-  local prefix=$1 tag=$2 n=$3 i args=()
+  local prefix=$1 tag=$2 n=$3
   shift 3
-  for i in $(seq "$n"); do
-    args+=(-o "$T/$tag.$i" "$BASE$prefix/ka.fcgi?$tag=$i")
-  done
-  curl -sS --max-time 60 "$@" \
-    -w '%{http_code} %{num_connects} %header{x-fcgikit-conn} %header{x-fcgikit-inflight}\n' \
-    "${args[@]}" >"$T/$tag.codes" || fail "keep-alive round $tag via $prefix: curl failed"
-  [ "$(grep -c '^200 ' "$T/$tag.codes")" = "$n" ] ||
-    fail "keep-alive round $tag via $prefix: not $n answers 200: $(tr '\n' ' ' <"$T/$tag.codes")"
-  [ "$(awk '{s += $2} END {print s}' "$T/$tag.codes")" = 1 ] ||
-    fail "keep-alive round $tag via $prefix: curl did not reuse its HTTP connection"
-  [ "$(awk '$3 ~ /^[0-9]+$/' "$T/$tag.codes" | wc -l)" = "$n" ] ||
-    fail "keep-alive round $tag via $prefix: not $n X-Fcgikit-Conn headers: $(tr '\n' ' ' <"$T/$tag.codes")"
-  for i in $(seq "$n"); do
-    expect_line "$T/$tag.$i" "QUERY_STRING=$tag=$i" "keep-alive request $i via $prefix"
-  done
+  keepalive_round "$tag" "$BASE$prefix/ka.fcgi" "$n" "$@"
 }
 
 # check_keepalive PREFIX KIND WHERE: case (d), with enablereuse=on.

@@ -223,28 +223,14 @@ check_post() {
   ok "10 MB $what echoed byte for byte"
 }
 
-# round NAME PREFIX N [CURL-ARG...]: N requests to PREFIX on one curl, so on
-# one HTTP connection; every answer must be 200 and echo its own query. The
-# X-Fcgikit-Conn of each goes to $T/NAME.ids, one a line.
+# round NAME PREFIX N [CURL-ARG...]: keepalive_round (tests/lib.sh) on the
+# echo behind PREFIX; the X-Fcgikit-Conn of each answer goes to
+# $T/NAME.ids, one a line.
 round() {
-  local name=$1 prefix=$2 n=$3 i args=()
+  local name=$1 prefix=$2 n=$3
   shift 3
-  for i in $(seq "$n"); do
-    args+=(-o "$T/$name.$i" "$BASE$prefix/ka.fcgi?$name=$i")
-  done
-  curl -sS --max-time 120 "$@" -w '%{http_code} %{num_connects} %header{x-fcgikit-conn}\n' \
-    "${args[@]}" >"$T/$name.out" || fail "round $name via $prefix: curl failed"
-  [ "$(grep -c '^200 ' "$T/$name.out")" = "$n" ] ||
-    fail "round $name via $prefix: not $n answers 200: $(tr '\n' ' ' <"$T/$name.out")"
-  [ "$(awk '{s += $2} END {print s}' "$T/$name.out")" = 1 ] ||
-    fail "round $name via $prefix: curl needed $(awk '{s += $2} END {print s}' "$T/$name.out") connections, not 1 (HTTP keep-alive broken)"
-  for i in $(seq "$n"); do
-    expect_line "$T/$name.$i" "QUERY_STRING=$name=$i" "round $name via $prefix, request $i"
-  done
-  awk '{print $3}' "$T/$name.out" >"$T/$name.ids"
-  grep -q -v -x '[0-9][0-9]*' "$T/$name.ids" &&
-    fail "round $name via $prefix: an answer without a numeric X-Fcgikit-Conn: $(tr '\n' ' ' <"$T/$name.out")"
-  return 0
+  keepalive_round "$name" "$BASE$prefix/ka.fcgi" "$n" "$@"
+  awk '{print $3}' "$T/$name.codes" >"$T/$name.ids"
 }
 
 # distinct FILE: how many different connection numbers FILE holds.

@@ -475,6 +475,45 @@ while True:
 PY
 )
 
+# --- nginx -----------------------------------------------------------------------
+
+# Modules an nginx build can leave out: their temp paths are set only when
+# they are there, or the config would not parse.
+nginx_temp_paths() {
+  local v kind
+  v=$(nginx -V 2>&1)
+  echo "    client_body_temp_path $T/nginx/client_body;"
+  echo "    fastcgi_temp_path $T/nginx/fastcgi;"
+  for kind in proxy uwsgi scgi; do
+    case $v in
+      *"--without-http_${kind}_module"*) ;;
+      *) echo "    ${kind}_temp_path $T/nginx/$kind;" ;;
+    esac
+  done
+}
+
+# start_nginx: starts a private nginx on a free loopback port, in the
+# foreground, its error log in $T/nginx-error.log. The test defines
+# write_conf PORT, which writes $T/nginx/nginx.conf listening on PORT; a
+# port taken meanwhile is retried with another. Sets HTTP_PORT, NGINX_PID.
+start_nginx() {
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    pick_port
+    HTTP_PORT=$PICKED_PORT
+    write_conf "$HTTP_PORT"
+    nginx -t -q -p "$T/nginx" -c "$T/nginx/nginx.conf" -e "$T/nginx-error.log" ||
+      fail "nginx rejects the test config ($T/nginx/nginx.conf)"
+    start_bg nginx nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" \
+      -e "$T/nginx-error.log" -g 'daemon off;'
+    NGINX_PID=$STARTED_PID
+    wait_for_port "$HTTP_PORT" "$NGINX_PID" && return 0
+    stop_pid "$NGINX_PID" || true
+    note "nginx could not listen on port $HTTP_PORT; trying another"
+  done
+  fail "nginx did not start"
+}
+
 # --- Self-test, when run directly --------------------------------------------
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

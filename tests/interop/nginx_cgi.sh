@@ -153,26 +153,11 @@ wait_for_socket "$T/cgi.sock" "$CGI_PID"
 
 # --- nginx -----------------------------------------------------------------------
 
-# Modules an nginx build can leave out: their temp paths are set only when
-# they are there, or the config would not parse.
-temp_paths() {
-  local v kind
-  v=$(nginx -V 2>&1)
-  echo "    client_body_temp_path $T/nginx/client_body;"
-  echo "    fastcgi_temp_path $T/nginx/fastcgi;"
-  for kind in proxy uwsgi scgi; do
-    case $v in
-      *"--without-http_${kind}_module"*) ;;
-      *) echo "    ${kind}_temp_path $T/nginx/$kind;" ;;
-    esac
-  done
-}
-
 # (No $(...) inside the here-document: bash parses those when it expands
 # the document, and a signal trap that runs meanwhile fails to parse.)
 write_conf() {
   local http_port=$1 temp
-  temp=$(temp_paths)
+  temp=$(nginx_temp_paths)
   mkdir -p "$T/nginx"
   {
     # As root the workers would run as nobody, which cannot connect to the
@@ -225,23 +210,6 @@ EOF
   } >"$T/nginx/nginx.conf"
 }
 
-start_nginx() {
-  local _
-  for _ in 1 2 3 4 5; do
-    pick_port
-    HTTP_PORT=$PICKED_PORT
-    write_conf "$HTTP_PORT"
-    nginx -t -q -p "$T/nginx" -c "$T/nginx/nginx.conf" -e "$T/nginx-error.log" ||
-      fail "nginx rejects the test config ($T/nginx/nginx.conf)"
-    start_bg nginx nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" \
-      -e "$T/nginx-error.log" -g 'daemon off;'
-    NGINX_PID=$STARTED_PID
-    wait_for_port "$HTTP_PORT" "$NGINX_PID" && return 0
-    stop_pid "$NGINX_PID" || true
-    note "nginx could not listen on port $HTTP_PORT; trying another"
-  done
-  fail "nginx did not start"
-}
 start_nginx
 BASE="http://127.0.0.1:$HTTP_PORT"
 

@@ -7,6 +7,8 @@
 #                   the same again under ASan+UBSan, the fuzzers for
 #                   $(FUZZ_SECONDS)s each, a clang build, man page lint
 #   make install    install under $(PREFIX), honouring DESTDIR
+#   make bench      the comparison suite, bench/run (about 8 minutes;
+#                   BENCH_ARGS=--quick for a 2-minute pass); not a test
 #
 # Needs only a C compiler, make and cmake.
 
@@ -20,7 +22,7 @@ CTEST        ?= ctest
 
 export FK_FUZZ_SECONDS = $(FUZZ_SECONDS)
 
-.PHONY: all build run test test-main test-sanitize test-clang fuzz lint-man install clean
+.PHONY: all build run test test-main test-sanitize test-clang fuzz lint-man install clean bench
 
 all: build
 
@@ -62,6 +64,9 @@ lint-man:
 
 install: build
 	DESTDIR=$(DESTDIR) $(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+
+bench: build
+	BUILD=$(abspath $(BUILD)) bench/run --no-build $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-sanitize $(BUILD)-clang $(BUILD)-fuzz

@@ -401,6 +401,10 @@ int main(int argc, char **argv) {
    * closes connections (which stops them). */
   if (o.cfg.timeout_ms)
     fc.stop_timeout_ms = o.cfg.timeout_ms + o.cfg.grace_ms + 1000;
+  /* A script waiting for a web server that does not read its output is
+   * still running: it may wait no longer than it may run. */
+  if (o.cfg.timeout_ms)
+    fc.io_timeout_ms = o.cfg.timeout_ms;
   fc.log = library_log;
   fc.log_arg = &o;
 

@@ -313,8 +313,13 @@ static void on_stdout(run *r, const char *p, size_t n) {
       return;
     }
   }
-  if (fk_write(r->req, p, n) != FK_OK || fk_flush(r->req) != FK_OK)
-    stop_script(r, END_ABORTED);
+  int rc = fk_write(r->req, p, n);
+  if (rc == FK_OK)
+    rc = fk_flush(r->req);
+  /* FK_E_TIMEOUT: the web server read nothing for as long as a script
+   * may run (main.c sets io_timeout_ms so): the script's time is up. */
+  if (rc != FK_OK)
+    stop_script(r, rc == FK_E_TIMEOUT ? END_TIMEOUT : END_ABORTED);
 }
 
 /* Standard output ended. */
@@ -515,6 +520,9 @@ void cgi_serve(fk_request *req, void *arg) {
   const cgi_config *cfg = arg;
   cgi_script script;
   const char *name, *why;
+  /* Aborted while it waited for a free slot: nobody wants the answer. */
+  if (fk_aborted(req))
+    return;
   int code = cgi_resolve(cfg, req, &script, &name, &why);
   if (code != 0) {
     answer_error(req, code, name, why);

@@ -17,6 +17,21 @@
  * Apache mod_fcgid and Caddy stop sending a request body once the response
  * has started, so an application that answers a large POST before reading
  * it deadlocks behind them.
+ *
+ * An application that consumes a body as it arrives (an upload stored
+ * elsewhere, a hash) can set stream_body instead: the handler is called as
+ * soon as PARAMS is complete, and fk_read() returns the body's bytes as
+ * they come, waiting for more. At most body_memory unread bytes (plus one
+ * socket read, 64 KiB) are held per request; past that the connection is
+ * not read until the handler has taken half of them. Consequences:
+ *   - read the body before writing a large response: behind the web
+ *     servers named above, a handler that writes first waits for a web
+ *     server that waits for it, until io_timeout_ms;
+ *   - on a multiplexed connection, a request whose handler does not read
+ *     holds back the bodies of the others on that connection, and one
+ *     still waiting for a handler thread does too: give handler_threads
+ *     at least as many threads as requests may stream at once;
+ *   - a Filter reads STDIN to its end before fk_read_data().
  */
 #ifndef FCGIKIT_APP_H
 #define FCGIKIT_APP_H
@@ -73,6 +88,9 @@ typedef struct fk_config {
   int handle_signals;        /* SIGTERM/SIGINT stop gracefully, SIGPIPE
                                 ignored (on by default) */
   const char *tmpdir;        /* for spilled bodies; NULL = $TMPDIR or /tmp */
+  int stream_body;           /* call handlers once PARAMS is complete and
+                                let fk_read() wait for the body (see the
+                                top of this file); needs handler_threads */
   const fk_allocator *allocator; /* every allocation made while serving;
                                     NULL = libc */
   /* Where the library reports what a peer did wrong and what it could not
@@ -86,13 +104,14 @@ typedef struct fk_config {
  * max_params 4096, body_memory 1 MiB, max_body 0, max_output 256 KiB,
  * io_timeout_ms 60000, max_requests 0, stop_timeout_ms 30000,
  * socket_mode -1, backlog 1024,
- * handle_signals 1, everything else NULL. */
+ * handle_signals 1, stream_body 0, everything else NULL. */
 void fk_config_init(fk_config *cfg);
 
 /* --- The server ---------------------------------------------------------- */
 
 /* Creates a server with a copy of cfg (NULL = defaults).
- * Returns FK_OK, FK_E_INVAL for an impossible setting, FK_E_NOMEM. */
+ * Returns FK_OK, FK_E_INVAL for an impossible setting (a zero count or
+ * max_output; stream_body with handler_threads 0), FK_E_NOMEM. */
 int fk_server_new(fk_server **out, const fk_config *cfg);
 
 /* Registers handler for role (FK_RESPONDER, FK_AUTHORIZER, FK_FILTER or any
@@ -179,22 +198,32 @@ int fk_param_at(const fk_request *req, size_t i, const char **name,
                 const char **value, size_t *value_len);
 
 /* The whole of STDIN, length known before reading: the number of body bytes
- * the web server sent. */
+ * the web server sent. With stream_body: the bytes received so far. */
 uint64_t fk_body_length(const fk_request *req);
 
 /* Reads up to len bytes of the body into buf. Returns the bytes read, 0 at
  * the end of the body, or a negative fk_error (FK_E_IO if the spill file
- * cannot be read). Never blocks on the network: the body is all here. */
+ * cannot be read). Never blocks on the network: the body is all here.
+ * With stream_body it waits until bytes arrive or the body ends, at most
+ * io_timeout_ms between bytes, and also returns FK_E_ABORTED (the web
+ * server aborted the request or closed the connection), FK_E_TIMEOUT,
+ * FK_E_BODY_TOO_LARGE (the body passed max_body; the bytes before the
+ * limit came first), FK_E_NOMEM. After FK_E_BODY_TOO_LARGE a handler that
+ * returns without writing to STDOUT is answered with a 413 by the
+ * library. */
 long fk_read(fk_request *req, void *buf, size_t len);
 
 /* The whole body in one piece: *data points at body bytes (valid until the
  * handler returns), *len their count. Returns FK_OK, FK_E_BODY_TOO_LARGE
  * when the body is longer than limit or lies beyond body_memory (read it
- * with fk_read() instead), FK_E_STATE after fk_read() has been used. */
+ * with fk_read() instead), FK_E_STATE after fk_read() has been used, and
+ * always with stream_body (the body is not all here). */
 int fk_read_body(fk_request *req, size_t limit, const void **data,
                  size_t *len);
 
-/* For a Filter: the FCGI_DATA stream, as fk_read() and fk_body_length(). */
+/* For a Filter: the FCGI_DATA stream, as fk_read() and fk_body_length().
+ * With stream_body, fk_read_data() waits for DATA, which comes after the
+ * whole of STDIN: read STDIN to its end first. */
 long fk_read_data(fk_request *req, void *buf, size_t len);
 uint64_t fk_data_length(const fk_request *req);
 

@@ -1,6 +1,7 @@
 /*
  * Request bodies: memory up to body_memory, an unlinked temporary file past
- * it, so that a 1 GB upload costs disk rather than memory.
+ * it, so that a 1 GB upload costs disk rather than memory. Or, with
+ * stream_body, a bounded ring the handler reads while the body arrives.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -8,9 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app/internal.h"
+
+/* Spilled bytes are written in pieces this big. */
+#define STAGE_SIZE (256u << 10)
+/* A streamed body's ring starts this big at most, then goes straight to
+ * its bound: body_memory plus what one read of the socket may add. */
+#define RING_FIRST (64u << 10)
 
 void fk__body_init(fk__body *b) {
   memset(b, 0, sizeof *b);
@@ -51,14 +59,40 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
   return FK_OK;
 }
 
+/* The stage is taken from the allocator only once a body spills; without
+ * it the bytes go to the file as they come. */
+static int spill(fk__body *b, const fk_server *s, const uint8_t *p, size_t n) {
+  if (b->stage == NULL && n < STAGE_SIZE)
+    b->stage = fk__alloc(s->cfg.allocator, STAGE_SIZE);
+  if (b->stage == NULL)
+    return write_all(b->fd, p, n);
+  while (n > 0) {
+    if (b->staged == 0 && n >= STAGE_SIZE)
+      return write_all(b->fd, p, n);
+    size_t take = STAGE_SIZE - b->staged;
+    if (take > n)
+      take = n;
+    memcpy(b->stage + b->staged, p, take);
+    b->staged += take;
+    p += take;
+    n -= take;
+    if (b->staged == STAGE_SIZE) {
+      b->staged = 0;
+      int rc = write_all(b->fd, b->stage, STAGE_SIZE);
+      if (rc != FK_OK)
+        return rc;
+    }
+  }
+  return FK_OK;
+}
+
 int fk__body_append(fk__body *b, const fk_server *s, const uint8_t *p,
                     size_t n) {
   uint64_t max = s->cfg.max_body;
   if (max != 0 && (b->length > max || n > max - b->length))
     return FK_E_BODY_TOO_LARGE;
-  size_t room = b->mem.len < s->cfg.body_memory
-                    ? s->cfg.body_memory - b->mem.len
-                    : 0;
+  size_t room =
+      b->mem.len < s->cfg.body_memory ? s->cfg.body_memory - b->mem.len : 0;
   if (b->fd < 0 && room > 0) {
     size_t take = n < room ? n : room;
     int rc = fk__buf_append(&b->mem, s->cfg.allocator, p, take);
@@ -72,13 +106,23 @@ int fk__body_append(fk__body *b, const fk_server *s, const uint8_t *p,
     return FK_OK;
   if (b->fd < 0 && (b->fd = spill_open(s)) < 0)
     return FK_E_IO;
-  int rc = write_all(b->fd, p, n);
+  int rc = spill(b, s, p, n);
   if (rc == FK_OK)
     b->length += n;
   return rc;
 }
 
-long fk__body_read(fk__body *b, void *buf, size_t len) {
+int fk__body_finish(fk__body *b, const fk_server *s) {
+  int rc = FK_OK;
+  if (b->staged > 0)
+    rc = write_all(b->fd, b->stage, b->staged);
+  b->staged = 0;
+  fk__free(s->cfg.allocator, b->stage);
+  b->stage = NULL;
+  return rc;
+}
+
+long fk__body_read(fk__body *b, const fk_server *s, void *buf, size_t len) {
   if (len > (size_t)LONG_MAX)
     len = (size_t)LONG_MAX;
   size_t in_mem = b->mem.len;
@@ -92,6 +136,9 @@ long fk__body_read(fk__body *b, void *buf, size_t len) {
   }
   if (b->fd < 0 || b->rpos >= b->length)
     return 0;
+  /* The file must hold every byte before any is read back. */
+  if (b->stage != NULL && fk__body_finish(b, s) != FK_OK)
+    return FK_E_IO;
   for (;;) {
     ssize_t r = pread(b->fd, buf, len, (off_t)(b->rpos - in_mem));
     if (r < 0 && errno == EINTR)
@@ -103,8 +150,167 @@ long fk__body_read(fk__body *b, void *buf, size_t len) {
   }
 }
 
+/* --- Streamed bodies ----------------------------------------------------- */
+
+/* Makes room for n more unread bytes. The ring grows twice at most (a
+ * small first size, then its bound), so a short body costs little and a
+ * long one is never held twice over while it moves. */
+static int ring_reserve(fk__body *b, const fk_server *s, size_t n) {
+  if (b->ring_cap - b->ring_len >= n)
+    return FK_OK;
+  size_t bound = s->cfg.body_memory + FK__READ_BUFFER;
+  size_t cap = b->ring_cap == 0 ? RING_FIRST : bound;
+  if (cap < b->ring_len + n)
+    cap = b->ring_len + n;
+  uint8_t *d = fk__alloc(s->cfg.allocator, cap);
+  if (d == NULL)
+    return FK_E_NOMEM;
+  size_t first = b->ring_cap - b->ring_head;
+  if (first > b->ring_len)
+    first = b->ring_len;
+  if (b->ring_len > 0) {
+    memcpy(d, b->ring + b->ring_head, first);
+    memcpy(d + first, b->ring, b->ring_len - first);
+  }
+  fk__free(s->cfg.allocator, b->ring);
+  b->ring = d;
+  b->ring_cap = cap;
+  b->ring_head = 0;
+  return FK_OK;
+}
+
+static int ring_put(fk__body *b, const fk_server *s, const uint8_t *p,
+                    size_t n) {
+  int rc = ring_reserve(b, s, n);
+  if (rc != FK_OK)
+    return rc;
+  size_t tail = (b->ring_head + b->ring_len) % b->ring_cap;
+  size_t first = b->ring_cap - tail;
+  if (first > n)
+    first = n;
+  memcpy(b->ring + tail, p, first);
+  memcpy(b->ring, p + first, n - first);
+  b->ring_len += n;
+  return FK_OK;
+}
+
+static size_t ring_take(fk__body *b, uint8_t *buf, size_t len) {
+  size_t n = len < b->ring_len ? len : b->ring_len;
+  size_t first = b->ring_cap - b->ring_head;
+  if (first > n)
+    first = n;
+  memcpy(buf, b->ring + b->ring_head, first);
+  memcpy(buf + first, b->ring, n - first);
+  b->ring_head = (b->ring_head + n) % b->ring_cap;
+  b->ring_len -= n;
+  if (b->ring_len == 0)
+    b->ring_head = 0;
+  return n;
+}
+
+/* With c->lock held: the request stops or starts holding its connection
+ * back. Paused past body_memory, resumed at half of it, so that reading
+ * is not switched on and off for every piece the handler takes. */
+static void set_over(fk__conn *c, fk__body *b, int over) {
+  if (b->over == over)
+    return;
+  b->over = over;
+  if (over)
+    c->input_full++;
+  else
+    c->input_full--;
+  if (c->input_full == (over ? 1u : 0u))
+    fk__conn_update_events(c);
+}
+
+void fk__stream_push(fk_request *r, fk__body *b, const uint8_t *p, size_t n,
+                     int end) {
+  fk__conn *c = r->conn;
+  const fk_server *s = c->worker->server;
+  pthread_mutex_lock(&c->lock);
+  if (b->closed || b->ended) {
+    pthread_mutex_unlock(&c->lock);
+    return;
+  }
+  int rc = FK_OK;
+  uint64_t max = s->cfg.max_body;
+  if (end)
+    b->ended = 1;
+  else if (max != 0 && (b->length > max || n > max - b->length))
+    rc = FK_E_BODY_TOO_LARGE;
+  else if ((rc = ring_put(b, s, p, n)) == FK_OK)
+    b->length += n;
+  if (rc != FK_OK) {
+    fk__log(s, FK_LOG_WARNING, "request %u: %s", r->id, fk_strerror(rc));
+    b->ended = 1;
+    b->err = rc;
+    /* A Filter's DATA would come after this STDIN: it will not. */
+    if (b == &r->in && !r->data.ended) {
+      r->data.ended = 1;
+      r->data.err = rc;
+    }
+  }
+  if (b->ring_len > s->cfg.body_memory)
+    set_over(c, b, 1);
+  /* The reader is woken once, when the worker has read what it can. */
+  c->input_arrived = 1;
+  pthread_mutex_unlock(&c->lock);
+}
+
+long fk__stream_read(fk_request *r, fk__body *b, void *buf, size_t len) {
+  fk__conn *c = r->conn;
+  const fk_server *s = c->worker->server;
+  if (len > (size_t)LONG_MAX)
+    len = (size_t)LONG_MAX;
+  if (len == 0)
+    return 0;
+  struct timespec deadline;
+  fk__deadline_in(&deadline, s->cfg.io_timeout_ms);
+  long n;
+  pthread_mutex_lock(&c->lock);
+  for (;;) {
+    if (c->dead || atomic_load(&r->aborted)) {
+      n = FK_E_ABORTED;
+      break;
+    }
+    if (b->ring_len > 0) {
+      n = (long)ring_take(b, buf, len);
+      break;
+    }
+    if (b->ended) {
+      n = b->err;
+      break;
+    }
+    if (s->cfg.io_timeout_ms == 0) {
+      pthread_cond_wait(&c->drained, &c->lock);
+    } else if (pthread_cond_timedwait(&c->drained, &c->lock, &deadline) ==
+               ETIMEDOUT) {
+      fk__log(s, FK_LOG_WARNING,
+              "request %u: web server sent no body for %u ms", r->id,
+              s->cfg.io_timeout_ms);
+      n = FK_E_TIMEOUT;
+      break;
+    }
+  }
+  if (b->ring_len <= s->cfg.body_memory / 2)
+    set_over(c, b, 0);
+  pthread_mutex_unlock(&c->lock);
+  return n;
+}
+
+void fk__stream_close(fk_request *r) {
+  fk__body *bodies[2] = {&r->in, &r->data};
+  for (int i = 0; i < 2; i++) {
+    bodies[i]->closed = 1;
+    set_over(r->conn, bodies[i], 0);
+  }
+}
+
 void fk__body_free(fk__body *b, const fk_allocator *a) {
   fk__buf_free(&b->mem, a);
+  fk__free(a, b->stage);
+  fk__free(a, b->ring);
+  b->stage = b->ring = NULL;
   if (b->fd >= 0)
     close(b->fd);
   b->fd = -1;

@@ -16,6 +16,8 @@
 /* A GET_VALUES record holds at most 65535 bytes: these bound the query. */
 #define VALUES_MAX_BYTES FK_MAX_CONTENT
 #define VALUES_MAX_PAIRS 1024
+/* Reads of one connection at most per readiness event. */
+#define READS_IN_A_ROW 4
 
 static const fk_allocator *alloc_of(const fk__conn *c) {
   return c->worker->server->cfg.allocator;
@@ -94,12 +96,13 @@ void fk__conn_free(fk__conn *c) {
 
 /* --- Output queue -------------------------------------------------------- */
 
-/* With c->lock held. EPOLLIN unless reading is paused, EPOLLOUT while
- * output waits for the socket. */
-static void update_events(fk__conn *c) {
+/* EPOLLIN unless reading is paused (too much output queued, or a streamed
+ * body waiting for its handler), EPOLLOUT while output waits for the
+ * socket. Handler threads call this too, to resume reading. */
+void fk__conn_update_events(fk__conn *c) {
   if (c->closed || c->dead)
     return;
-  uint32_t want = (c->read_paused ? 0 : EPOLLIN) |
+  uint32_t want = (c->read_paused || c->input_full ? 0 : EPOLLIN) |
                   (fk__buf_pending(&c->out) ? EPOLLOUT : 0);
   if (want != c->events && fk__loop_mod(&c->worker->loop, c->fd, want, c) == 0)
     c->events = want;
@@ -129,7 +132,7 @@ int fk__conn_write_locked(fk__conn *c) {
     b->pos = b->len = 0;
   if (fk__buf_pending(b) <= c->worker->server->cfg.max_output)
     pthread_cond_broadcast(&c->drained);
-  update_events(c);
+  fk__conn_update_events(c);
   return FK_OK;
 }
 
@@ -145,7 +148,8 @@ int fk__conn_wait_room(fk__conn *c, fk_request *r) {
                ETIMEDOUT) {
       fk__log(c->worker->server, FK_LOG_WARNING,
               "request %u: web server did not read output for %u ms; "
-              "closing the connection", r ? r->id : 0, cfg->io_timeout_ms);
+              "closing the connection",
+              r ? r->id : 0, cfg->io_timeout_ms);
       c->dead = 1;
       shutdown(c->fd, SHUT_RDWR);
       return FK_E_TIMEOUT;
@@ -172,7 +176,7 @@ void fk__conn_flush(fk__conn *c) {
    * not make the queue grow: stop reading until it catches up. */
   if (!c->read_paused && fk__buf_pending(&c->out) > cfg->max_output) {
     c->read_paused = 1;
-    update_events(c);
+    fk__conn_update_events(c);
   }
   pthread_mutex_unlock(&c->lock);
 }
@@ -183,7 +187,7 @@ void fk__conn_on_writable(fk__conn *c) {
   fk__conn_write_locked(c);
   if (c->read_paused && fk__buf_pending(&c->out) <= cfg->max_output / 2) {
     c->read_paused = 0;
-    update_events(c);
+    fk__conn_update_events(c);
   }
   pthread_mutex_unlock(&c->lock);
   fk__conn_check_idle(c);
@@ -216,6 +220,11 @@ static int add_request(fk__conn *c, fk_request *r) {
 
 void fk__conn_release(fk__conn *c, fk_request *r) {
   fk_server *s = c->worker->server;
+  if (r->streaming) {
+    pthread_mutex_lock(&c->lock);
+    fk__stream_close(r);
+    pthread_mutex_unlock(&c->lock);
+  }
   for (unsigned i = 0; i < c->nreqs; i++) {
     if (c->reqs[i] == r) {
       c->reqs[i] = c->reqs[--c->nreqs];
@@ -390,8 +399,8 @@ static int on_begin(fk__conn *c, const fk_event *ev) {
   const fk__handler_entry *handler;
   unsigned status = admit(c, ev->role, &handler);
   if (status != FK_REQUEST_COMPLETE) {
-    fk__log(s, FK_LOG_INFO, "request %u (role %u) refused: %s",
-            ev->request_id, ev->role, fk_protocol_status_name(status));
+    fk__log(s, FK_LOG_INFO, "request %u (role %u) refused: %s", ev->request_id,
+            ev->role, fk_protocol_status_name(status));
     reply_end(c, ev->request_id, status);
     return FK_OK;
   }
@@ -426,21 +435,21 @@ static void on_abort(fk__conn *c, const fk_event *ev) {
 
 /* Ends a request whose input broke a limit with an HTTP answer the client
  * can understand, and ignores whatever else the web server sends for it. */
-static void refuse(fk_request *r, int err) {
-  fk_server *s = r->conn->worker->server;
-  const char *resp;
+const char *fk__refusal(int err) {
   if (err == FK_E_BODY_TOO_LARGE)
-    resp = "Status: 413 Content Too Large\r\nContent-Type: text/plain\r\n\r\n"
+    return "Status: 413 Content Too Large\r\nContent-Type: text/plain\r\n\r\n"
            "request body too large\n";
-  else if (err == FK_E_PARAMS_TOO_LARGE || err == FK_E_TOO_MANY_PARAMS)
-    resp = "Status: 431 Request Header Fields Too Large\r\n"
+  if (err == FK_E_PARAMS_TOO_LARGE || err == FK_E_TOO_MANY_PARAMS)
+    return "Status: 431 Request Header Fields Too Large\r\n"
            "Content-Type: text/plain\r\n\r\nrequest parameters too large\n";
-  else
-    resp = "Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
-           "\r\nserver error\n";
-  fk__log(s, FK_LOG_WARNING, "request %u refused: %s", r->id,
-          fk_strerror(err));
-  fk__request_end_early(r, resp, 0);
+  return "Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
+         "\r\nserver error\n";
+}
+
+static void refuse(fk_request *r, int err) {
+  fk__log(r->conn->worker->server, FK_LOG_WARNING, "request %u refused: %s",
+          r->id, fk_strerror(err));
+  fk__request_end_early(r, fk__refusal(err), 0);
 }
 
 static int on_params(fk_request *r, const fk_event *ev) {
@@ -456,23 +465,50 @@ static int on_params(fk_request *r, const fk_event *ev) {
   if (rc != FK_OK)
     return rc;
   /* Spec 6.3: an Authorizer gets no STDIN; one that comes is ignored. */
-  if (r->role == FK_AUTHORIZER)
+  if (r->role == FK_AUTHORIZER) {
     fk__request_ready(r);
-  else
+  } else if (r->streaming) {
+    /* The handler starts now and reads the body as it comes. */
+    r->in_state = FK__REQ_STDIN;
+    fk__request_ready(r);
+  } else {
     r->state = FK__REQ_STDIN;
+  }
   return FK_OK;
+}
+
+/* A streamed body: bytes and its end go to the handler already running. */
+static void on_stream_input(fk_request *r, const fk_event *ev, unsigned stream,
+                            fk__body *body) {
+  int end = ev->type != FK_EV_STREAM;
+  fk__stream_push(r, body, ev->data, ev->len, end);
+  if (end && stream == FK_STDIN && r->role == FK_FILTER)
+    r->in_state = FK__REQ_DATA;
+  else if (end || body->err != FK_OK)
+    r->in_state = FK__REQ_DONE;
 }
 
 static int on_input(fk_request *r, const fk_event *ev, unsigned stream,
                     int state, fk__body *body) {
-  if (r->state < state && (stream == FK_STDIN || r->role == FK_FILTER))
+  int at = r->streaming ? r->in_state : atomic_load(&r->state);
+  if (at < state && (stream == FK_STDIN || r->role == FK_FILTER))
     return FK_E_STREAM_ORDER; /* spec 6.1: inputs arrive one after another */
-  if (r->state != state)
+  if (at != state)
     return FK_OK;
+  if (r->streaming) {
+    on_stream_input(r, ev, stream, body);
+    return FK_OK;
+  }
+  fk_server *s = r->conn->worker->server;
   if (ev->type == FK_EV_STREAM) {
-    int rc = fk__body_append(body, r->conn->worker->server, ev->data, ev->len);
+    int rc = fk__body_append(body, s, ev->data, ev->len);
     if (rc != FK_OK)
       refuse(r, rc);
+    return FK_OK;
+  }
+  int rc = fk__body_finish(body, s);
+  if (rc != FK_OK) {
+    refuse(r, rc);
     return FK_OK;
   }
   if (stream == FK_STDIN && r->role == FK_FILTER)
@@ -487,21 +523,16 @@ static int on_stream(fk__conn *c, const fk_event *ev) {
   if (r == NULL)
     return FK_OK;
   switch (ev->record_type) {
-  case FK_PARAMS:
-    return on_params(r, ev);
-  case FK_STDIN:
-    return on_input(r, ev, FK_STDIN, FK__REQ_STDIN, &r->in);
-  case FK_DATA:
-    return on_input(r, ev, FK_DATA, FK__REQ_DATA, &r->data);
-  default:
-    return FK_OK; /* STDOUT, STDERR: not for an application */
+  case FK_PARAMS: return on_params(r, ev);
+  case FK_STDIN: return on_input(r, ev, FK_STDIN, FK__REQ_STDIN, &r->in);
+  case FK_DATA: return on_input(r, ev, FK_DATA, FK__REQ_DATA, &r->data);
+  default: return FK_OK; /* STDOUT, STDERR: not for an application */
   }
 }
 
 static int dispatch(fk__conn *c, const fk_event *ev) {
   switch (ev->type) {
-  case FK_EV_BEGIN:
-    return on_begin(c, ev);
+  case FK_EV_BEGIN: return on_begin(c, ev);
   case FK_EV_ABORT:
     if (ev->request_id == 0)
       reply_unknown_type(c, ev->record_type);
@@ -509,34 +540,34 @@ static int dispatch(fk__conn *c, const fk_event *ev) {
       on_abort(c, ev);
     return FK_OK;
   case FK_EV_STREAM:
-  case FK_EV_STREAM_END:
-    return on_stream(c, ev);
-  case FK_EV_VALUES:
-    return on_values(c, ev);
-  case FK_EV_VALUES_END:
-    return on_values_end(c, ev);
+  case FK_EV_STREAM_END: return on_stream(c, ev);
+  case FK_EV_VALUES: return on_values(c, ev);
+  case FK_EV_VALUES_END: return on_values_end(c, ev);
   case FK_EV_END:
   case FK_EV_UNKNOWN_RECORD:
     /* Spec 4.2: a management record of a type we do not handle. */
     if (ev->request_id == 0)
       reply_unknown_type(c, ev->record_type);
     return FK_OK;
-  default:
-    return FK_OK; /* UNKNOWN_TYPE is an answer, not a question */
+  default: return FK_OK; /* UNKNOWN_TYPE is an answer, not a question */
   }
 }
 
-void fk__conn_on_readable(fk__conn *c) {
+/* One recv(2) and the records in it. Returns 1 when it filled the read
+ * buffer (more is probably waiting), 0 when it did not, -1 when the
+ * connection was killed. */
+static int read_once(fk__conn *c) {
   fk__worker *w = c->worker;
   ssize_t n = recv(c->fd, w->rbuf, w->rbuf_size, 0);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-    return;
+    return 0;
   if (n <= 0) {
     if (n == 0 && !fk_parser_idle(&c->parser))
-      fk__log(w->server, FK_LOG_INFO, "web server closed the connection "
-                                      "in the middle of a record");
+      fk__log(w->server, FK_LOG_INFO,
+              "web server closed the connection "
+              "in the middle of a record");
     fk__conn_kill(c, n == 0 ? FK_E_CLOSED : FK_E_IO);
-    return;
+    return -1;
   }
   const uint8_t *p = w->rbuf;
   size_t left = (size_t)n;
@@ -564,8 +595,44 @@ void fk__conn_on_readable(fk__conn *c) {
   c->in_loop = 0;
   if (err != FK_OK || c->dead) {
     fk__conn_kill(c, err);
-    return;
+    return -1;
   }
   fk__conn_flush(c);
+  return (size_t)n == w->rbuf_size;
+}
+
+/* Nonzero while reading is paused (output or streamed input). */
+static int reading_paused(fk__conn *c) {
+  pthread_mutex_lock(&c->lock);
+  int paused = c->read_paused || c->input_full > 0;
+  pthread_mutex_unlock(&c->lock);
+  return paused;
+}
+
+void fk__conn_on_readable(fk__conn *c) {
+  pthread_mutex_lock(&c->lock);
+  unsigned held = c->input_full;
+  pthread_mutex_unlock(&c->lock);
+  if (held > 0) {
+    /* Not reading, yet here: EPOLLHUP or EPOLLERR. The web server is gone
+     * both ways; reading on would break the bound on streamed input. */
+    fk__conn_kill(c, FK_E_CLOSED);
+    return;
+  }
+  /* A connection that fills the read buffer is read a few times in a
+   * row: a bulk upload then costs fewer wake-ups, here and for a handler
+   * waiting for streamed input, which is woken once, at the end. */
+  int rc;
+  for (int i = 0; (rc = read_once(c)) > 0 && i < READS_IN_A_ROW - 1; i++)
+    if (reading_paused(c))
+      break;
+  if (rc < 0)
+    return;
+  if (c->input_arrived) {
+    c->input_arrived = 0;
+    pthread_mutex_lock(&c->lock);
+    pthread_cond_broadcast(&c->drained);
+    pthread_mutex_unlock(&c->lock);
+  }
   fk__conn_check_idle(c);
 }

@@ -29,19 +29,41 @@
 
 /* --- A request body (STDIN or DATA) -------------------------------------- */
 
-/* The first `memory` bytes stay in mem; the rest goes to an unlinked
- * temporary file. Reading never blocks on the network. */
+/* The worker's read buffer: what one recv(2) takes from a connection. */
+#define FK__READ_BUFFER (64u << 10)
+
+/* Whole bodies: the first body_memory bytes stay in mem; the rest goes to
+ * an unlinked temporary file, gathered in stage first so that the file
+ * sees a few large writes rather than one per STDIN record. Reading never
+ * blocks on the network.
+ *
+ * Streamed bodies (stream_body): the bytes not yet read wait in a ring;
+ * the worker adds, the handler takes, both with conn->lock held. When more
+ * than body_memory is waiting the request is `over` and its connection is
+ * not read (conn->input_full counts such requests) until the handler has
+ * taken enough. */
 typedef struct fk__body {
   fk__buf mem;
   int fd;          /* spill file, -1 until needed */
   uint64_t length; /* bytes received */
   uint64_t rpos;   /* bytes handed to the reader */
+  uint8_t *stage;  /* spill bytes not yet written, NULL until spilling */
+  size_t staged;
+  /* streaming */
+  uint8_t *ring;
+  size_t ring_cap, ring_head, ring_len; /* unread: ring_len from ring_head */
+  int ended;  /* the stream's empty record came, or input failed */
+  int err;    /* why input failed: what the reader gets after the bytes */
+  int over;   /* counted in conn->input_full */
+  int closed; /* the handler returned: what comes is dropped */
 } fk__body;
 
 void fk__body_init(fk__body *b);
 int fk__body_append(fk__body *b, const fk_server *s, const uint8_t *p,
                     size_t n);
-long fk__body_read(fk__body *b, void *buf, size_t len);
+/* The end of a whole body: staged bytes go to the file. */
+int fk__body_finish(fk__body *b, const fk_server *s);
+long fk__body_read(fk__body *b, const fk_server *s, void *buf, size_t len);
 void fk__body_free(fk__body *b, const fk_allocator *a);
 
 /* --- Requests ------------------------------------------------------------ */
@@ -73,7 +95,13 @@ struct fk_request {
   size_t open_off;
   unsigned open_type;
   int stderr_used;
+  int stdout_used;
   int exit_status;
+  /* stream_body: the handler runs while input arrives. in_state says what
+   * is being received (FK__REQ_STDIN, FK__REQ_DATA, then FK__REQ_DONE);
+   * the worker alone uses it. */
+  int streaming;
+  int in_state;
   atomic_int aborted;
   struct fk_request *next; /* handler queue or done queue */
 };
@@ -88,8 +116,12 @@ typedef struct fk__conn {
   uint64_t id;        /* serial number, for fk_request_conn_id() */
   atomic_uint active; /* requests in flight, done ones not counted */
   fk_parser parser;
-  pthread_mutex_t lock;   /* out, dead, events: shared with handlers */
-  pthread_cond_t drained; /* out fell below max_output, or conn died */
+  pthread_mutex_t lock; /* out, dead, events, streamed input: shared with
+                          handlers */
+  /* Broadcast when out falls below max_output, streamed input arrives, a
+   * request is aborted or the connection dies: writers waiting for room
+   * and readers waiting for input both wait here. */
+  pthread_cond_t drained;
   fk__buf out;
   fk_request **reqs; /* in flight, unordered */
   unsigned nreqs, reqs_cap;
@@ -98,6 +130,8 @@ typedef struct fk__conn {
   int close_when_idle; /* a request without KEEP_CONN was seen */
   uint32_t events;   /* what epoll watches for now */
   int read_paused;   /* EPOLLIN off: too much output queued */
+  unsigned input_full; /* streamed requests over body_memory: EPOLLIN off */
+  int input_arrived;   /* streamed input this round: wake readers at its end */
   int in_loop;       /* the worker is dispatching its input right now */
   int closed;        /* socket closed; memory freed after this round */
   struct fk__conn *prev, *next;
@@ -176,6 +210,11 @@ void fk__conn_flush(fk__conn *c);
 void fk__conn_release(fk__conn *c, fk_request *r);
 void fk__conn_check_idle(fk__conn *c);
 void fk__conn_kill(fk__conn *c, int err);
+/* With c->lock held: sets what epoll watches from read_paused,
+ * input_full and the output queue. */
+void fk__conn_update_events(fk__conn *c);
+/* The response that ends a request refused for err (413, 431, 500). */
+const char *fk__refusal(int err);
 void fk__conn_free(fk__conn *c);
 /* On a handler thread, with c->lock held: waits until c->out has room for
  * r's output (r NULL: for the end of a request, which is sent even after
@@ -199,6 +238,16 @@ void fk__request_run(fk_request *r);
  * STDOUT, optional message, END_REQUEST; then releases it. */
 void fk__request_end_early(fk_request *r, const char *response,
                            uint32_t app_status);
+
+/* body.c, streaming. On the worker: adds n bytes to a streamed body, or
+ * ends it (end set); wakes its reader. */
+void fk__stream_push(fk_request *r, fk__body *b, const uint8_t *p, size_t n,
+                     int end);
+/* On the handler thread: waits for bytes, the end or an abort. */
+long fk__stream_read(fk_request *r, fk__body *b, void *buf, size_t len);
+/* The handler returned, or the request is released: input for it is
+ * dropped and no longer holds its connection back. With c->lock held. */
+void fk__stream_close(fk_request *r);
 
 /* output.c */
 int fk__out_stream(fk_request *r, unsigned type, const void *p, size_t n);

@@ -86,6 +86,8 @@ int fk__out_stream(fk_request *r, unsigned type, const void *p, size_t n) {
     return FK_E_ABORTED;
   if (r->state != FK__REQ_RUNNING)
     return FK_E_STATE;
+  if (type == FK_STDOUT && n > 0)
+    r->stdout_used = 1;
   if (n >= DIRECT_MIN && on_io_thread(r))
     return write_direct(r, type, src, n);
   while (n > 0) {
@@ -157,7 +159,8 @@ static int wait_writable(fk_request *r, const struct timespec *deadline) {
   if (n == 0)
     fk__log(c->worker->server, FK_LOG_WARNING,
             "request %u: web server did not read output for %u ms; "
-            "closing the connection", r->id, timeout);
+            "closing the connection",
+            r->id, timeout);
   c->dead = 1;
   return n == 0 ? FK_E_TIMEOUT : FK_E_ABORTED;
 }

@@ -7,8 +7,7 @@
 #include "app/internal.h"
 
 fk_request *fk__request_new(fk__conn *c, unsigned id, unsigned role,
-                            unsigned flags,
-                            const fk__handler_entry *handler) {
+                            unsigned flags, const fk__handler_entry *handler) {
   fk_server *s = c->worker->server;
   fk_request *r = fk__alloc(s->cfg.allocator, sizeof *r);
   if (r == NULL)
@@ -20,6 +19,9 @@ fk_request *fk__request_new(fk__conn *c, unsigned id, unsigned role,
   r->flags = flags;
   r->state = FK__REQ_PARAMS;
   r->handler = handler;
+  /* Spec 6.3: an Authorizer has no body to stream. */
+  r->streaming = s->cfg.stream_body && role != FK_AUTHORIZER;
+  r->in_state = FK__REQ_PARAMS;
   fk_params_init(&r->params, s->cfg.allocator, s->cfg.max_params_bytes,
                  s->cfg.max_params);
   fk__body_init(&r->in);
@@ -61,9 +63,27 @@ static void mark_done(fk_request *r) {
 /* Runs the handler and queues the end of the request. On a handler thread
  * the request then goes back to its worker to be released; inline, the
  * caller releases it. */
+/* After a streaming handler: input that still comes is dropped. A body
+ * over max_body that the handler did not answer gets the 413 it would
+ * have had without streaming. */
+static void stream_end(fk_request *r) {
+  fk__conn *c = r->conn;
+  pthread_mutex_lock(&c->lock);
+  int too_large =
+      r->in.err == FK_E_BODY_TOO_LARGE || r->data.err == FK_E_BODY_TOO_LARGE;
+  fk__stream_close(r);
+  pthread_mutex_unlock(&c->lock);
+  if (too_large && !r->stdout_used) {
+    const char *resp = fk__refusal(FK_E_BODY_TOO_LARGE);
+    fk__out_stream(r, FK_STDOUT, resp, strlen(resp));
+  }
+}
+
 void fk__request_run(fk_request *r) {
   r->state = FK__REQ_RUNNING;
   r->handler->fn(r, r->handler->arg);
+  if (r->streaming)
+    stream_end(r);
   /* Spec 3.3: the id is free once END_REQUEST is sent, and the web server
    * may reuse it at once, before the worker has released this request:
    * mark it done before the END_REQUEST can leave. */
@@ -106,8 +126,7 @@ const char *fk_param(const fk_request *req, const char *name) {
   return fk_params_get(&req->params, name, NULL);
 }
 
-const char *fk_param_len(const fk_request *req, const char *name,
-                         size_t *len) {
+const char *fk_param_len(const fk_request *req, const char *name, size_t *len) {
   return fk_params_get(&req->params, name, len);
 }
 
@@ -121,20 +140,42 @@ int fk_param_at(const fk_request *req, size_t i, const char **name,
   return fk_params_at(&req->params, i, name, &name_len, value, value_len);
 }
 
-uint64_t fk_body_length(const fk_request *req) { return req->in.length; }
-uint64_t fk_data_length(const fk_request *req) { return req->data.length; }
+/* While a body streams the worker adds to its length: read it under the
+ * lock. */
+static uint64_t length_of(const fk_request *req, const fk__body *b) {
+  if (!req->streaming)
+    return b->length;
+  pthread_mutex_lock(&req->conn->lock);
+  uint64_t n = b->length;
+  pthread_mutex_unlock(&req->conn->lock);
+  return n;
+}
+
+uint64_t fk_body_length(const fk_request *req) {
+  return length_of(req, &req->in);
+}
+
+uint64_t fk_data_length(const fk_request *req) {
+  return length_of(req, &req->data);
+}
+
+static long read_body(fk_request *req, fk__body *b, void *buf, size_t len) {
+  if (req->streaming)
+    return fk__stream_read(req, b, buf, len);
+  return fk__body_read(b, req->conn->worker->server, buf, len);
+}
 
 long fk_read(fk_request *req, void *buf, size_t len) {
-  return fk__body_read(&req->in, buf, len);
+  return read_body(req, &req->in, buf, len);
 }
 
 long fk_read_data(fk_request *req, void *buf, size_t len) {
-  return fk__body_read(&req->data, buf, len);
+  return read_body(req, &req->data, buf, len);
 }
 
 int fk_read_body(fk_request *req, size_t limit, const void **data,
                  size_t *len) {
-  if (req->in.rpos != 0)
+  if (req->in.rpos != 0 || req->streaming)
     return FK_E_STATE;
   if (req->in.fd >= 0 || req->in.length > limit)
     return FK_E_BODY_TOO_LARGE;

@@ -18,7 +18,6 @@
 
 #include "app/internal.h"
 
-#define READ_BUFFER (64u << 10)
 #define MAX_INHERITED 16
 
 /* --- Logging ------------------------------------------------------------- */
@@ -89,6 +88,9 @@ int fk_server_new(fk_server **out, const fk_config *cfg) {
   }
   if (cfg->max_conns == 0 || cfg->max_reqs == 0 ||
       cfg->max_reqs_per_conn == 0 || cfg->max_output == 0)
+    return FK_E_INVAL;
+  /* A streaming handler blocks in fk_read(): never on an I/O thread. */
+  if (cfg->stream_body && cfg->handler_threads == 0)
     return FK_E_INVAL;
   fk_server *s = fk__alloc(cfg->allocator, sizeof *s);
   if (s == NULL)
@@ -221,7 +223,8 @@ int fk_server_listen(fk_server *s, const char *address) {
     return listen_inherited(s);
   char host[256], port[8];
   const char *path = NULL;
-  int kind = fk__addr_split(address, host, sizeof host, port, sizeof port, &path);
+  int kind =
+      fk__addr_split(address, host, sizeof host, port, sizeof port, &path);
   int fd = -1;
   switch (kind) {
   case FK__ADDR_UNIX:
@@ -230,8 +233,7 @@ int fk_server_listen(fk_server *s, const char *address) {
   case FK__ADDR_TCP:
     rc = fk__listen_tcp(host, port, s->cfg.backlog, &fd);
     break;
-  default:
-    return FK_E_ADDRESS; /* abstract sockets are for clients */
+  default: return FK_E_ADDRESS; /* abstract sockets are for clients */
   }
   if (rc != FK_OK)
     return rc;
@@ -312,8 +314,10 @@ static void on_accept(fk__worker *w, fk__listener *l) {
     }
     if (atomic_fetch_add(&s->conns, 1) >= s->cfg.max_conns) {
       atomic_fetch_sub(&s->conns, 1);
-      fk__log(s, FK_LOG_WARNING, "connection refused: %u connections open "
-              "(FCGI_MAX_CONNS)", s->cfg.max_conns);
+      fk__log(s, FK_LOG_WARNING,
+              "connection refused: %u connections open "
+              "(FCGI_MAX_CONNS)",
+              s->cfg.max_conns);
       close(fd);
       continue;
     }
@@ -426,9 +430,10 @@ static int wait_ms(fk__worker *w) {
     return ms;
   if (w->conns != NULL && !w->stop_forced) {
     w->stop_forced = 1;
-    fk__log(w->server, FK_LOG_WARNING, "stop: %u connection(s) still busy "
-            "after %u ms; closing them", w->nconns,
-            w->server->cfg.stop_timeout_ms);
+    fk__log(w->server, FK_LOG_WARNING,
+            "stop: %u connection(s) still busy "
+            "after %u ms; closing them",
+            w->nconns, w->server->cfg.stop_timeout_ms);
     for (fk__conn *c = w->conns, *next; c; c = next) {
       next = c->next;
       fk__conn_kill(c, FK_OK);
@@ -492,7 +497,7 @@ static int worker_init(fk_server *s, fk__worker *w, unsigned index) {
   w->index = index;
   w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   pthread_mutex_init(&w->done_lock, NULL);
-  w->rbuf_size = READ_BUFFER;
+  w->rbuf_size = FK__READ_BUFFER;
   w->rbuf = fk__alloc(s->cfg.allocator, w->rbuf_size);
   if (w->rbuf == NULL)
     return FK_E_NOMEM;
@@ -533,9 +538,8 @@ static void raise_fd_limit(const fk_server *s) {
   rlim_t want = (rlim_t)s->cfg.max_conns + 64;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
     return;
-  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want
-                    ? want
-                    : rl.rlim_max;
+  rl.rlim_cur =
+      rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
 }
 
@@ -614,13 +618,14 @@ void fk_server_free(fk_server *s) {
 int fk_serve(const char *address, fk_handler handler, void *arg) {
   fk_server *s = NULL;
   int rc = fk_server_new(&s, NULL);
-  if (rc == FK_OK && (rc = fk_server_handle(s, FK_RESPONDER, handler, arg)) == FK_OK &&
+  if (rc == FK_OK &&
+      (rc = fk_server_handle(s, FK_RESPONDER, handler, arg)) == FK_OK &&
       (rc = fk_server_listen(s, address)) == FK_OK)
     rc = fk_server_run(s);
   if (rc != FK_OK)
     fprintf(stderr, "fcgikit: %s: %s%s%s\n",
-            address && *address ? address : "inherited socket",
-            fk_strerror(rc), rc == FK_E_SYSTEM ? ": " : "",
+            address && *address ? address : "inherited socket", fk_strerror(rc),
+            rc == FK_E_SYSTEM ? ": " : "",
             rc == FK_E_SYSTEM ? strerror(errno) : "");
   fk_server_free(s);
   return rc == FK_OK ? 0 : 1;

@@ -7,13 +7,6 @@
 
 #include "core.h"
 
-uint32_t fk__nv_read_length(const uint8_t *b) {
-  if (!(b[0] & 0x80u))
-    return b[0];
-  return (uint32_t)(b[0] & 0x7fu) << 24 | (uint32_t)b[1] << 16 |
-         (uint32_t)b[2] << 8 | b[3];
-}
-
 /* Lengths over 127 "are always encoded in four bytes" (3.4); shorter ones
  * use one byte, as every known sender does. */
 static size_t write_length(uint8_t *out, size_t len) {
@@ -59,27 +52,16 @@ size_t fk_nv_encode(uint8_t *out, const void *name, size_t name_len,
 }
 
 long fk_nv_decode(const uint8_t *in, size_t len, fk_nv *pair) {
-  size_t name_w, value_w;
   uint32_t name_len, value_len;
-  uint64_t total;
+  unsigned w = fk__nv_frame(in, len, &name_len, &value_len);
+  uint64_t total = (uint64_t)w + name_len + value_len;
 
-  if (len < 1)
+  /* fk__nv_frame compared the sum with the bytes really there before
+   * anything points past them. (Past LONG_MAX only with a 32-bit long and
+   * over 2 GiB of input.) */
+  if (w == 0 || total > LONG_MAX)
     return 0;
-  name_w = FK__NV_WIDTH(in[0]);
-  if (len < name_w + 1)
-    return 0;
-  value_w = FK__NV_WIDTH(in[name_w]);
-  if (len < name_w + value_w)
-    return 0;
-  name_len = fk__nv_read_length(in);
-  value_len = fk__nv_read_length(in + name_w);
-  /* Each length is below 2^31, so the sum cannot wrap in 64 bits; it is
-   * compared with the bytes really there before anything points past them.
-   * (Past LONG_MAX only with a 32-bit long and over 2 GiB of input.) */
-  total = (uint64_t)name_w + value_w + name_len + value_len;
-  if (total > len || total > LONG_MAX)
-    return 0;
-  pair->name = in + name_w + value_w;
+  pair->name = in + w;
   pair->name_len = name_len;
   pair->value = pair->name + name_len;
   pair->value_len = value_len;

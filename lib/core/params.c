@@ -7,6 +7,11 @@
  * (64-bit sums, before any allocation for the pair: CVE-2025-23016), and the
  * pair's bytes are then appended to the arena as they arrive. The arena grows
  * with the bytes really received, never with the lengths a peer claims.
+ *
+ * Most pairs arrive whole: a web server writes the params in one go. When a
+ * whole pair lies in the bytes at hand and none is pending, take_pair()
+ * stores it in one step, through the same checks; anything else (a pair cut
+ * by a feed boundary) goes through the prefix and body steps.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +20,11 @@
 
 /* The index holds 32-bit offsets into the arena. */
 #define FK__ARENA_MAX ((uint64_t)UINT32_MAX)
-#define FK__ARENA_MIN 256u
-#define FK__INDEX_MIN 16u
+/* First sizes, enough for a typical request's params (a dozen or two pairs,
+ * a few hundred bytes) so that it costs one allocation of each, not a chain
+ * of reallocs. Both are capped by what the limits allow. */
+#define FK__ARENA_MIN 1024u
+#define FK__INDEX_MIN 32u
 
 /* --- Allocation ---------------------------------------------------------- */
 
@@ -32,13 +40,11 @@ static uint64_t arena_ceiling(const fk_params *p) {
   return c < FK__ARENA_MAX ? c : FK__ARENA_MAX;
 }
 
-/* Makes room for extra more bytes in the arena, doubling its size. */
-static int arena_reserve(fk_params *p, size_t extra) {
-  uint64_t need = (uint64_t)p->arena_len + extra, cap;
+/* Grows the arena to hold need bytes, doubling its size. */
+static int arena_grow(fk_params *p, uint64_t need) {
+  uint64_t cap;
   void *n;
 
-  if (need <= p->arena_cap)
-    return FK_OK;
   if (need > FK__ARENA_MAX)
     return FK_E_PARAMS_TOO_LARGE;
   cap = p->arena_cap ? 2 * (uint64_t)p->arena_cap : FK__ARENA_MIN;
@@ -52,6 +58,14 @@ static int arena_reserve(fk_params *p, size_t extra) {
   p->arena = n;
   p->arena_cap = (size_t)cap;
   return FK_OK;
+}
+
+/* Makes room for extra more bytes in the arena. Inline: the common case,
+ * room enough, is one comparison per pair. */
+static inline int arena_reserve(fk_params *p, size_t extra) {
+  uint64_t need = (uint64_t)p->arena_len + extra;
+
+  return need <= p->arena_cap ? FK_OK : arena_grow(p, need);
 }
 
 /* Makes room for one more index entry. */
@@ -141,14 +155,21 @@ static void copy_part(fk_params *p, const uint8_t **data, size_t *len,
   *len -= k;
 }
 
-static void finish_pair(fk_params *p) {
+/* Indexes the complete pair stored at off ("name\0value\0"); the entry was
+ * reserved by admit_pair(). */
+static void index_pair(fk_params *p, size_t off, uint32_t name_len,
+                       uint32_t value_len) {
   struct fk__pair *e = &p->index[p->count++];
 
+  e->name_off = (uint32_t)off;
+  e->name_len = name_len;
+  e->value_off = (uint32_t)(off + name_len + 1);
+  e->value_len = value_len;
+}
+
+static void finish_pair(fk_params *p) {
   p->arena[p->arena_len++] = 0; /* the value's NUL */
-  e->name_off = (uint32_t)p->cur_off;
-  e->name_len = p->cur_name_len;
-  e->value_off = (uint32_t)(p->cur_off + p->cur_name_len + 1);
-  e->value_len = p->cur_value_len;
+  index_pair(p, p->cur_off, p->cur_name_len, p->cur_value_len);
   clear_decoder(p);
 }
 
@@ -177,17 +198,14 @@ static int take_body(fk_params *p, const uint8_t **data, size_t *len) {
   return FK_OK;
 }
 
-/* Both lengths are known: check the limits in 64 bits, then start storing. */
-static int start_pair(fk_params *p) {
-  unsigned name_w = FK__NV_WIDTH(p->prefix[0]);
-  uint64_t name_len = fk__nv_read_length(p->prefix);
-  uint64_t value_len = fk__nv_read_length(p->prefix + name_w);
+/* Both lengths of a new pair are known (each below 2^31): checks the limits
+ * in 64 bits, then reserves its index entry. Both paths come through here,
+ * so a pair is refused for the same reason however it was cut. */
+static inline int admit_pair(fk_params *p, uint64_t name_len,
+                             uint64_t value_len) {
   /* arena_len is where the new pair starts: every byte before belongs to a
    * complete pair, two of them NULs. */
   uint64_t stored = (uint64_t)p->arena_len - 2 * (uint64_t)p->count;
-  const uint8_t *none = NULL;
-  size_t zero = 0;
-  int r;
 
   if (p->max_pairs && p->count >= p->max_pairs)
     return FK_E_TOO_MANY_PARAMS;
@@ -195,7 +213,19 @@ static int start_pair(fk_params *p) {
     return FK_E_PARAMS_TOO_LARGE;
   if (p->arena_len + name_len + value_len + 2 > FK__ARENA_MAX)
     return FK_E_PARAMS_TOO_LARGE;
-  r = index_reserve(p);
+  return index_reserve(p);
+}
+
+/* The prefix is complete: admit the pair, then start storing. */
+static int start_pair(fk_params *p) {
+  unsigned name_w = FK__NV_WIDTH(p->prefix[0]);
+  uint64_t name_len = fk__nv_read_length(p->prefix);
+  uint64_t value_len = fk__nv_read_length(p->prefix + name_w);
+  const uint8_t *none = NULL;
+  size_t zero = 0;
+  int r;
+
+  r = admit_pair(p, name_len, value_len);
   if (r != FK_OK)
     return r;
   p->cur_name_len = (uint32_t)name_len;
@@ -218,11 +248,46 @@ static int take_prefix(fk_params *p, const uint8_t **data, size_t *len) {
   return start_pair(p);
 }
 
+/* At the start of a pair (in_pair clear): stores it in one step when it lies
+ * whole in the input and no part of its prefix came in an earlier feed;
+ * otherwise hands the bytes to the prefix step. fk__nv_frame compared both
+ * lengths with the bytes there; admit_pair makes the checks start_pair
+ * makes, in the same order. */
+static int take_pair(fk_params *p, const uint8_t **data, size_t *len) {
+  uint32_t name_len, value_len;
+  unsigned w;
+  uint8_t *dst;
+  size_t size;
+  int r;
+
+  if (p->prefix_have > 0 ||
+      (w = fk__nv_frame(*data, *len, &name_len, &value_len)) == 0)
+    return take_prefix(p, data, len);
+  r = admit_pair(p, name_len, value_len);
+  if (r != FK_OK)
+    return r;
+  /* admit_pair kept arena_len + size below 2^32: no wrap in size_t. */
+  size = (size_t)name_len + value_len + 2;
+  r = arena_reserve(p, size);
+  if (r != FK_OK)
+    return r;
+  dst = p->arena + p->arena_len;
+  memcpy(dst, *data + w, name_len);
+  dst[name_len] = 0;
+  memcpy(dst + name_len + 1, *data + w + name_len, value_len);
+  dst[size - 1] = 0;
+  index_pair(p, p->arena_len, name_len, value_len);
+  p->arena_len += size;
+  *data += w + size - 2;
+  *len -= w + size - 2;
+  return FK_OK;
+}
+
 int fk_params_feed(fk_params *p, const uint8_t *data, size_t len) {
   int r = p->error;
 
   while (r == FK_OK && len > 0)
-    r = p->in_pair ? take_body(p, &data, &len) : take_prefix(p, &data, &len);
+    r = p->in_pair ? take_body(p, &data, &len) : take_pair(p, &data, &len);
   p->error = r;
   return r;
 }

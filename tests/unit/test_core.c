@@ -1455,6 +1455,250 @@ static void test_params_reuse(void) {
   vfree(&v);
 }
 
+/* --- Whole pairs and cut pairs ------------------------------------------ */
+/* A pair that lies whole in one feed is stored in one step, a cut one a
+ * prefix byte at a time. Whichever way a stream is cut, the set, the error
+ * and the feed that reports it must be the same. */
+
+struct params_run {
+  fk_params ps;
+  int error;         /* the first error fk_params_feed returned, or FK_OK */
+  size_t error_from; /* the bytes of the feed that returned it */
+  size_t error_to;
+};
+
+/* Feeds v cut after each offset in ends[0..n) (ascending, the last one
+ * v->len), every fragment against the guard page. After an error every
+ * later feed must return that same error. Leaves run->ps to the caller. */
+static void params_run(struct params_run *run, const struct vec *v,
+                       const size_t *ends, size_t n, size_t max_bytes,
+                       size_t max_pairs) {
+  size_t i, from = 0;
+
+  fk_params_init(&run->ps, NULL, max_bytes, max_pairs);
+  run->error = FK_OK;
+  run->error_from = run->error_to = 0;
+  for (i = 0; i < n; i++) {
+    int r = fk_params_feed(&run->ps, guarded(v->d + from, ends[i] - from),
+                           ends[i] - from);
+
+    if (run->error != FK_OK) {
+      CHECK_EQ(r, run->error);
+    } else if (r != FK_OK) {
+      run->error = r;
+      run->error_from = from;
+      run->error_to = ends[i];
+    }
+    from = ends[i];
+  }
+  CHECK_EQ(from, v->len);
+}
+
+static void check_same_params(const fk_params *a, const fk_params *b) {
+  size_t i;
+
+  CHECK_EQ(fk_params_count(a), fk_params_count(b));
+  CHECK_EQ(fk_params_finish(a), fk_params_finish(b));
+  for (i = 0; i < fk_params_count(a) && i < fk_params_count(b); i++) {
+    const char *an, *av, *bn, *bv;
+    size_t anl, avl, bnl, bvl;
+
+    CHECK_EQ(fk_params_at(a, i, &an, &anl, &av, &avl), FK_OK);
+    CHECK_EQ(fk_params_at(b, i, &bn, &bnl, &bv, &bvl), FK_OK);
+    CHECK(anl == bnl && avl == bvl);
+    CHECK(memcmp(an, bn, anl) == 0 && an[anl] == 0 && bn[bnl] == 0);
+    CHECK(memcmp(av, bv, avl) == 0 && av[avl] == 0 && bv[bvl] == 0);
+  }
+}
+
+struct cut_case {
+  const char *what;
+  size_t max_bytes, max_pairs;
+  int error, finish; /* expected from fk_params_feed and fk_params_finish */
+  size_t count;
+};
+
+static void build_cut_case(struct vec *v, size_t which) {
+  static const uint8_t four[] = {0x80, 0,   0,   3,   0x80, 0,  0,
+                                 2,    'a', 'b', 'c', 'd',  'e'};
+  static const uint8_t huge_name[] = {0xff, 0xff, 0xff, 0xff, 0x00, 'a'};
+  static const uint8_t both_max[] = {0xff, 0xff, 0xff, 0xff,
+                                     0xff, 0xff, 0xff, 0xff};
+  static char value[120];
+  char name[16];
+  size_t i;
+
+  memset(value, 'v', sizeof value - 1);
+  switch (which) {
+  case 0:
+  case 1: build_pairs(v); break;
+  case 2: /* a 4-byte name length cut short */
+    vpair(v, "NAME", "value");
+    vput(v, "\x80\x00", 2);
+    break;
+  case 3: /* a 4-byte value length cut short */
+    vpair(v, "NAME", "value");
+    vput(v, "\x03\x80\x00\x00", 4);
+    break;
+  case 4: /* both lengths, part of the bytes */
+    vpair(v, "NAME", "value");
+    vput(v,
+         "\x03\x05"
+         "ab",
+         4);
+    break;
+  case 5: /* 4-byte lengths (bit 7 set) of small values */
+    vput(v, four, sizeof four);
+    vpair(v, "X", "y");
+    vput(v, four, sizeof four);
+    break;
+  case 6: /* 2^31 - 1 claimed under a limit */
+  case 7: /* the same with no limit: truncated, nothing allocated for it */
+  case 8: /* two maximal lengths: past the arena's 32-bit reach */
+  case 9: /* ... under limits near SIZE_MAX too */
+    vpair(v, "A", "b");
+    if (which == 8 || which == 9)
+      vput(v, both_max, sizeof both_max);
+    else
+      vput(v, huge_name, sizeof huge_name);
+    break;
+  case 10: /* one byte over max_bytes at the second pair */
+  case 11: /* exactly at it */
+    vpair(v, "AB", "cd");
+    vpair(v, "EFG", "hij");
+    vpair(v, "", "");
+    break;
+  case 12: /* one pair more than max_pairs */
+  case 13: /* exactly max_pairs */
+    for (i = 0; i < 5; i++)
+      vpair(v, "N", i & 1 ? "" : "v");
+    break;
+  default: /* enough to grow the arena and the index past their first size */
+    for (i = 0; i < 60; i++) {
+      snprintf(name, sizeof name, "P%zu", i);
+      vpair(v, name, value + (i * 7) % sizeof value);
+    }
+    break;
+  }
+}
+
+static const struct cut_case cut_cases[] = {
+    {"all length forms", 4096, 16, FK_OK, FK_OK, 7},
+    {"all length forms, no limits", 0, 0, FK_OK, FK_OK, 7},
+    {"name length cut", 100, 10, FK_OK, FK_E_TRUNCATED_PAIR, 1},
+    {"value length cut", 100, 10, FK_OK, FK_E_TRUNCATED_PAIR, 1},
+    {"bytes cut", 100, 10, FK_OK, FK_E_TRUNCATED_PAIR, 1},
+    {"4-byte lengths", 100, 10, FK_OK, FK_OK, 3},
+    {"2^31 - 1 over the limit", 1024, 64, FK_E_PARAMS_TOO_LARGE,
+     FK_E_PARAMS_TOO_LARGE, 1},
+    {"2^31 - 1, no limit", 0, 0, FK_OK, FK_E_TRUNCATED_PAIR, 1},
+    {"two maximal lengths", 0, 0, FK_E_PARAMS_TOO_LARGE, FK_E_PARAMS_TOO_LARGE,
+     1},
+    {"two maximal lengths, limits near SIZE_MAX", SIZE_MAX, SIZE_MAX,
+     FK_E_PARAMS_TOO_LARGE, FK_E_PARAMS_TOO_LARGE, 1},
+    {"over max_bytes", 9, 0, FK_E_PARAMS_TOO_LARGE, FK_E_PARAMS_TOO_LARGE, 1},
+    {"at max_bytes", 10, 0, FK_OK, FK_OK, 3},
+    {"over max_pairs", 0, 4, FK_E_TOO_MANY_PARAMS, FK_E_TOO_MANY_PARAMS, 4},
+    {"at max_pairs", 0, 5, FK_OK, FK_OK, 5},
+    {"many pairs", 0, 0, FK_OK, FK_OK, 60},
+};
+
+static void test_params_cuts_agree(void) {
+  size_t c;
+
+  for (c = 0; c < sizeof cut_cases / sizeof cut_cases[0]; c++) {
+    const struct cut_case *cc = &cut_cases[c];
+    struct params_run whole, bytes, other;
+    struct vec v = {0};
+    size_t *ends, i, k, seed;
+
+    build_cut_case(&v, c);
+    ends = malloc((v.len + 1) * sizeof *ends);
+    CHECK(ends != NULL);
+    /* Whole: every pair that is there takes the one-step path. */
+    ends[0] = v.len;
+    params_run(&whole, &v, ends, 1, cc->max_bytes, cc->max_pairs);
+    if (whole.error != cc->error || fk_params_count(&whole.ps) != cc->count ||
+        fk_params_finish(&whole.ps) != cc->finish)
+      fprintf(stderr, "params cut case: %s\n", cc->what);
+    CHECK_EQ(whole.error, cc->error);
+    CHECK_EQ(fk_params_finish(&whole.ps), cc->finish);
+    CHECK_EQ(fk_params_count(&whole.ps), cc->count);
+    if (c <= 1)
+      check_pairs(&whole.ps);
+    /* One byte at a time: no pair is ever whole. The feed that reports an
+     * error is the one carrying the last byte of the pair's lengths. */
+    for (i = 0; i < v.len; i++)
+      ends[i] = i + 1;
+    params_run(&bytes, &v, ends, v.len, cc->max_bytes, cc->max_pairs);
+    CHECK_EQ(bytes.error, cc->error);
+    check_same_params(&whole.ps, &bytes.ps);
+    /* Cut in two at every position, then at random. */
+    for (k = 0; k <= v.len + 40; k++) {
+      size_t n = 0;
+
+      if (k <= v.len) {
+        if (k > 0 && k < v.len)
+          ends[n++] = k;
+        ends[n++] = v.len;
+      } else {
+        size_t pos = 0;
+
+        seed = k * 2654435761u;
+        while (pos < v.len) {
+          seed = seed * 1103515245u + 12345u;
+          pos += 1 + (seed >> 8) % (k & 1 ? 9 : 64);
+          ends[n++] = pos < v.len ? pos : v.len;
+        }
+      }
+      params_run(&other, &v, ends, n, cc->max_bytes, cc->max_pairs);
+      CHECK_EQ(other.error, cc->error);
+      if (other.error != FK_OK)
+        CHECK(other.error_from <= bytes.error_from &&
+              bytes.error_from < other.error_to);
+      check_same_params(&whole.ps, &other.ps);
+      fk_params_free(&other.ps);
+    }
+    fk_params_free(&whole.ps);
+    fk_params_free(&bytes.ps);
+    free(ends);
+    vfree(&v);
+  }
+}
+
+/* A typical request's params cost one allocation for the arena and one for
+ * the index, whole or cut, and none when the set is reused. */
+static void test_params_first_sizes(void) {
+  struct vec v = {0};
+  struct counting c;
+  fk_allocator a = counting_allocator(&c);
+  fk_params ps;
+  size_t i, k;
+
+  for (i = 0; i < 13; i++)
+    vpair(&v, "HTTP_SOMETHING", "a value of about twenty bytes");
+  for (k = 1; k <= v.len; k += v.len - 1) {
+    counting_allocator(&c);
+    fk_params_init(&ps, &a, 65536, 1000);
+    for (i = 0; i < v.len; i += k)
+      CHECK_EQ(fk_params_feed(&ps, v.d + i, v.len - i < k ? v.len - i : k),
+               FK_OK);
+    CHECK_EQ(fk_params_count(&ps), 13);
+    CHECK_EQ(c.calls, 2);
+    fk_params_free(&ps);
+    CHECK_EQ(c.live, 0);
+  }
+  /* The first sizes stay within what small limits allow. */
+  counting_allocator(&c);
+  fk_params_init(&ps, &a, 100, 3); /* two pairs of 43 bytes fit */
+  CHECK_EQ(fk_params_feed(&ps, v.d, v.len), FK_E_PARAMS_TOO_LARGE);
+  CHECK_EQ(fk_params_count(&ps), 2);
+  CHECK(c.biggest <= 100 + 2 * 3);
+  fk_params_free(&ps);
+  CHECK_EQ(c.live, 0);
+  vfree(&v);
+}
+
 int main(void) {
   guard_init();
   RUN(test_errors);
@@ -1489,5 +1733,7 @@ int main(void) {
   RUN(test_params_nomem);
   RUN(test_params_arena_edges);
   RUN(test_params_reuse);
+  RUN(test_params_cuts_agree);
+  RUN(test_params_first_sizes);
   TEST_EXIT();
 }

@@ -514,6 +514,43 @@ start_nginx() {
   fail "nginx did not start"
 }
 
+# --- Checks the web server tests share -------------------------------------------
+
+# check_post_echo PREFIX LENGTH [CURL_ARG...]: POSTs $T/big.bin to
+# $BASE/PREFIX/post.fcgi (examples/echo behind it) and checks the echo:
+# REQUEST_METHOD, CONTENT_LENGTH=LENGTH (what the web server is expected
+# to send: the file's size, or -1 where it streams a chunked body),
+# CONTENT_TYPE, and the body byte for byte.
+check_post_echo() {
+  local prefix=$1 length=$2 out="$T/post-${1//\//}" code
+  shift 2
+  local what="POST via $prefix${*:+ ($*)}"
+  code=$(curl -sS --max-time 120 -H 'Content-Type: application/octet-stream' "$@" \
+           --data-binary "@$T/big.bin" -o "$out" -w '%{http_code}' \
+           "$BASE$prefix/post.fcgi") || fail "curl $what failed"
+  [ "$code" = 200 ] || fail "$what answered $code, not 200"
+  echo_params "$out" >"$out.params"
+  expect_line "$out.params" "REQUEST_METHOD=POST" "$what"
+  expect_line "$out.params" "CONTENT_LENGTH=$length" "$what"
+  expect_line "$out.params" "CONTENT_TYPE=application/octet-stream" "$what"
+  echo_body "$out" >"$out.body"
+  same_bytes "$T/big.bin" "$out.body" "$what"
+  rm -f "$out" "$out.body"
+  ok "$what: $(wc -c <"$T/big.bin") bytes echoed byte for byte (CONTENT_LENGTH=$length)"
+}
+
+# app_conns unix SOCK | tcp PORT: one line per FastCGI connection the
+# application has open (its end: the Unix socket inode, or the peer's
+# port); app_conn_count: how many.
+app_conns() {
+  if [ "$1" = unix ]; then
+    ss -Hxn state established src "$2" | awk '{print $(NF-2)}' | sort -u
+  else
+    ss -Htn state established "( sport = :$2 )" | awk '{print $NF}' | sort -u
+  fi
+}
+app_conn_count() { app_conns "$@" | grep -c . || true; }
+
 # --- Self-test, when run directly --------------------------------------------
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -247,16 +247,6 @@ check_post() {
   ok "1 MB chunked POST (no CONTENT_LENGTH) echoed byte for byte via $prefix"
 }
 
-# app_conns unix SOCK | tcp PORT: one line per FastCGI connection the
-# application has open (its end: the Unix socket inode, or the peer's port).
-app_conns() {
-  if [ "$1" = unix ]; then
-    ss -Hxn state established src "$2" | awk '{print $(NF-2)}' | sort -u
-  else
-    ss -Htn state established "( sport = :$2 )" | awk '{print $NF}' | sort -u
-  fi
-}
-
 count_lines() { printf '%s' "$1" | grep -c . || true; }
 
 # serials TAG: the distinct X-Fcgikit-Conn values of round TAG.

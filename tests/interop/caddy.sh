@@ -134,26 +134,6 @@ check_get() {
   ok "GET with a query string via $prefix"
 }
 
-# check_post PREFIX LENGTH [CURL-ARG...]: case (b) against the location
-# PREFIX; LENGTH is the CONTENT_LENGTH the application must see.
-check_post() {
-  local prefix=$1 length=$2 out="$T/post-${1//\//}" code
-  shift 2
-  local what="POST via $prefix${*:+ ($*)}"
-  code=$(curl -sS --max-time 120 -H 'Content-Type: application/octet-stream' "$@" \
-           --data-binary "@$T/big.bin" -o "$out" -w '%{http_code}' \
-           "$BASE$prefix/post.fcgi") || fail "curl $what failed"
-  [ "$code" = 200 ] || fail "$what answered $code, not 200"
-  echo_params "$out" >"$out.params"
-  expect_line "$out.params" "REQUEST_METHOD=POST" "$what"
-  expect_line "$out.params" "CONTENT_LENGTH=$length" "$what"
-  expect_line "$out.params" "CONTENT_TYPE=application/octet-stream" "$what"
-  echo_body "$out" >"$out.body"
-  same_bytes "$T/big.bin" "$out.body" "10 MB $what"
-  rm -f "$out" "$out.body"
-  ok "10 MB $what echoed byte for byte (CONTENT_LENGTH=$length)"
-}
-
 # check_keepalive PREFIX: case (d).
 check_keepalive() {
   local prefix=$1 name=ka-${1//\//} i args=() n
@@ -178,16 +158,6 @@ check_keepalive() {
   ok "HTTP keep-alive via $prefix: 8 requests on one curl connection, each on its own FastCGI connection"
 }
 
-# app_conns unix SOCK | tcp PORT: how many FastCGI connections the
-# application has open.
-app_conns() {
-  if [ "$1" = unix ]; then
-    ss -Hxn state established src "$2" | grep -c . || true
-  else
-    ss -Htn state established "( sport = :$2 )" | grep -c . || true
-  fi
-}
-
 # open_files PID: how many files PID has open. spilled PID: how many of
 # them are unlinked body files in $TMPDIR.
 open_files() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | grep -c .; }
@@ -203,31 +173,31 @@ check_cut() {
   # The connections of the earlier requests, closed by the application after
   # each END_REQUEST, are gone (or going).
   for i in $(seq 300); do
-    [ "$(app_conns "$kind" "$where")" = 0 ] && break
+    [ "$(app_conn_count "$kind" "$where")" = 0 ] && break
     sleep 0.1
   done
-  [ "$(app_conns "$kind" "$where")" = 0 ] ||
-    fail "cut POST via $prefix: the application still has $(app_conns "$kind" "$where") connection(s) open from earlier requests"
+  [ "$(app_conn_count "$kind" "$where")" = 0 ] ||
+    fail "cut POST via $prefix: the application still has $(app_conn_count "$kind" "$where") connection(s) open from earlier requests"
   files=$(open_files "$pid")
   exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT"
   printf 'POST %s/cut.fcgi HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nContent-Type: application/octet-stream\r\nContent-Length: %s\r\n\r\n' \
     "$prefix" "$HTTP_PORT" "$SIZE" >&3
   head -c $((3 * 1024 * 1024)) "$T/big.bin" >&3
   for i in $(seq 300); do
-    [ "$(app_conns "$kind" "$where")" -ge 1 ] && [ "$(spilled "$pid")" -ge 1 ] && break
+    [ "$(app_conn_count "$kind" "$where")" -ge 1 ] && [ "$(spilled "$pid")" -ge 1 ] && break
     sleep 0.1
   done
-  [ "$(app_conns "$kind" "$where")" -ge 1 ] ||
+  [ "$(app_conn_count "$kind" "$where")" -ge 1 ] ||
     fail "cut POST via $prefix: Caddy did not open a FastCGI connection while the body was still coming (does it buffer bodies now?)"
   [ "$(spilled "$pid")" -ge 1 ] ||
     fail "cut POST via $prefix: the application did not spill the body to a file in $TMPDIR"
   exec 3>&-
   for i in $(seq 300); do
-    [ "$(app_conns "$kind" "$where")" = 0 ] && [ "$(open_files "$pid")" = "$files" ] && break
+    [ "$(app_conn_count "$kind" "$where")" = 0 ] && [ "$(open_files "$pid")" = "$files" ] && break
     sleep 0.1
   done
-  [ "$(app_conns "$kind" "$where")" = 0 ] ||
-    fail "cut POST via $prefix: the application still holds $(app_conns "$kind" "$where") connection(s) 30 s after the client went away"
+  [ "$(app_conn_count "$kind" "$where")" = 0 ] ||
+    fail "cut POST via $prefix: the application still holds $(app_conn_count "$kind" "$where") connection(s) 30 s after the client went away"
   [ "$(open_files "$pid")" = "$files" ] ||
     fail "cut POST via $prefix: the application has $(open_files "$pid") files open, $files before the request: $(find "/proc/$pid/fd" -mindepth 1 -printf '%l ' 2>/dev/null)"
   get "$BASE$prefix/after-cut.fcgi?after=cut" "$T/after-cut"
@@ -251,18 +221,18 @@ sed 's/^/    /' "$T/get-unix.params"
 if tr -d '\r' <"$T/get-unix.headers" | grep -i '^status:' >"$T/status-header"; then
   note "Caddy passes the CGI Status header on to the HTTP client: $(cat "$T/status-header")"
 fi
-check_post /unix "$SIZE"
+check_post_echo /unix "$SIZE"
 note "content and extra params Caddy sent for a POST:"
 grep -a -E '^(CONTENT_|HTTP_CONTENT_|HTTP_EXPECT=)' "$T/post-unix.params" | sed 's/^/    /'
-check_post /unix -1 -H 'Transfer-Encoding: chunked'
+check_post_echo /unix -1 -H 'Transfer-Encoding: chunked'
 
 check_get /tcp
 expect_line "$T/get-tcp.params" "SCRIPT_NAME=/tcp/get.fcgi" "GET via /tcp (split .fcgi)"
 expect_line "$T/get-tcp.params" "PATH_INFO=/extra" "GET via /tcp (split .fcgi)"
 expect_line "$T/get-tcp.params" "SCRIPT_FILENAME=$T/www/tcp/get.fcgi" "GET via /tcp (split .fcgi)"
 ok "split .fcgi: SCRIPT_NAME, PATH_INFO and SCRIPT_FILENAME split at the script"
-check_post /tcp "$SIZE"
-check_post /tcp -1 -H 'Transfer-Encoding: chunked'
+check_post_echo /tcp "$SIZE"
+check_post_echo /tcp -1 -H 'Transfer-Encoding: chunked'
 
 check_keepalive /unix
 check_keepalive /tcp

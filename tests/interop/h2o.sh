@@ -204,25 +204,6 @@ check_get() {
   ok "GET with a query string via $prefix"
 }
 
-# check_post PREFIX [CURL-ARG...]: case (b) against the location PREFIX.
-check_post() {
-  local prefix=$1 out="$T/post-${1//\//}" code
-  shift
-  code=$(curl -sS --max-time 120 -H 'Content-Type: application/octet-stream' "$@" \
-           --data-binary "@$T/big.bin" -o "$out" -w '%{http_code}' \
-           "$BASE$prefix/post.fcgi") || fail "curl POST via $prefix failed"
-  [ "$code" = 200 ] || fail "POST via $prefix answered $code, not 200"
-  echo_params "$out" >"$out.params"
-  local what="POST via $prefix${*:+ ($*)}"
-  expect_line "$out.params" "REQUEST_METHOD=POST" "$what"
-  expect_line "$out.params" "CONTENT_LENGTH=$(wc -c <"$T/big.bin")" "$what"
-  expect_line "$out.params" "CONTENT_TYPE=application/octet-stream" "$what"
-  echo_body "$out" >"$out.body"
-  same_bytes "$T/big.bin" "$out.body" "10 MB $what"
-  rm -f "$out" "$out.body"
-  ok "10 MB $what echoed byte for byte"
-}
-
 # round NAME PREFIX N [CURL-ARG...]: keepalive_round (tests/lib.sh) on the
 # echo behind PREFIX; the X-Fcgikit-Conn of each answer goes to
 # $T/NAME.ids, one a line.
@@ -283,21 +264,22 @@ check_restart() {
 }
 
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$T/big.bin"
+SIZE=$(wc -c <"$T/big.bin")
 
 check_get /unix
 note "params h2o sent for a GET (Unix socket):"
 sed 's/^/    /' "$T/get-unix.params"
-check_post /unix
-check_post /unix -H 'Transfer-Encoding: chunked'
+check_post_echo /unix "$SIZE"
+check_post_echo /unix "$SIZE" -H 'Transfer-Encoding: chunked'
 check_get /tcp
-check_post /tcp
+check_post_echo /tcp "$SIZE"
 check_no_reuse /unix
 check_no_reuse /tcp
 check_reuse /ka-unix
 check_reuse /ka-tcp
 check_restart
 check_get /spawn
-check_post /spawn
+check_post_echo /spawn "$SIZE"
 check_reuse /spawn
 
 # --- Clean stop ------------------------------------------------------------------

@@ -367,31 +367,6 @@ check_get() {
   ok "GET with a query string via $prefix"
 }
 
-# check_post PREFIX: case (a), POST.
-check_post() {
-  local prefix=$1 out="$T/post-${1//\//}"
-  request "$out" 200 -H 'Content-Type: application/octet-stream' \
-    --data-binary "@$T/big.bin" "$BASE$prefix/post.fcgi"
-  echo_params "$out" >"$out.params"
-  expect_line "$out.params" "REQUEST_METHOD=POST" "POST via $prefix"
-  expect_line "$out.params" "CONTENT_LENGTH=$(wc -c <"$T/big.bin")" "POST via $prefix"
-  expect_line "$out.params" "CONTENT_TYPE=application/octet-stream" "POST via $prefix"
-  echo_body "$out" >"$out.body"
-  same_bytes "$T/big.bin" "$out.body" "10 MB POST via $prefix"
-  rm -f "$out" "$out.body"
-  ok "10 MB POST echoed byte for byte via $prefix"
-}
-
-# app_conns unix SOCK | tcp PORT: one line per FastCGI connection the
-# application has open (its end: the Unix socket inode, or the peer's port).
-app_conns() {
-  if [ "$1" = unix ]; then
-    ss -Hxn state established src "$2" | awk '{print $(NF-2)}' | sort -u
-  else
-    ss -Htn state established "( sport = :$2 )" | awk '{print $NF}' | sort -u
-  fi
-}
-
 # check_reuse PREFIX KIND WHERE: case (b).
 check_reuse() {
   local prefix=$1 kind=$2 where=$3 i args=() n conns open
@@ -414,7 +389,7 @@ check_reuse() {
   n=$(grep -c . "$T/ka-conns1" || true)
   [ "$n" -ge 1 ] && [ "$n" -le 2 ] ||
     fail "keep-alive via $prefix: 8 requests one after the other came on $n FastCGI connections ($(awk '{print $3}' "$T/ka-round1" | tr '\n' ' ')), not 1 or 2: HAProxy did not reuse them"
-  open=$(app_conns "$kind" "$where" | grep -c . || true)
+  open=$(app_conn_count "$kind" "$where")
   [ "$open" -ge 1 ] ||
     fail "keep-alive via $prefix: no FastCGI connection left open after the requests"
 
@@ -459,17 +434,18 @@ held_ok() {
 }
 
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$T/big.bin"
+SIZE=$(wc -c <"$T/big.bin")
 
 check_get /unix
 note "params HAProxy sent for a GET (Unix socket):"
 sed 's/^/    /' "$T/get-unix.params"
 note "params HAProxy sent for /unix/get.fcgi/more/path?z, besides those of the GET above:"
 grep -v -x -F -f "$T/get-unix.params" "$T/get-unix.pi.params" | sed 's/^/    /' || true
-check_post /unix
+check_post_echo /unix "$SIZE"
 note "params HAProxy sent for a POST (Unix socket), besides those of a GET:"
 grep -v -x -F -f "$T/get-unix.params" "$T/post-unix.params" | sed 's/^/    /' || true
 check_get /tcp
-check_post /tcp
+check_post_echo /tcp "$SIZE"
 check_reuse /unix unix "$T/echo.sock"
 check_reuse /tcp tcp "$APP_PORT"
 

@@ -172,31 +172,6 @@ check_get() {
   ok "GET with a query string via $prefix"
 }
 
-# check_post PREFIX: case (a), POST.
-check_post() {
-  local prefix=$1 out="$T/post-${1//\//}"
-  request "$out" 200 -H 'Content-Type: application/octet-stream' \
-    --data-binary "@$T/big.bin" "$BASE$prefix/post.fcgi"
-  echo_params "$out" >"$out.params"
-  expect_line "$out.params" "REQUEST_METHOD=POST" "POST via $prefix"
-  expect_line "$out.params" "CONTENT_LENGTH=$(wc -c <"$T/big.bin")" "POST via $prefix"
-  expect_line "$out.params" "CONTENT_TYPE=application/octet-stream" "POST via $prefix"
-  echo_body "$out" >"$out.body"
-  same_bytes "$T/big.bin" "$out.body" "10 MB POST via $prefix"
-  rm -f "$out" "$out.body"
-  ok "10 MB POST echoed byte for byte via $prefix"
-}
-
-# app_conns unix SOCK | tcp PORT: how many FastCGI connections the
-# application has open.
-app_conns() {
-  if [ "$1" = unix ]; then
-    ss -Hxn state established src "$2" | grep -c . || true
-  else
-    ss -Htn state established "( sport = :$2 )" | grep -c . || true
-  fi
-}
-
 # check_keepalive PREFIX KIND WHERE: case (b).
 check_keepalive() {
   local prefix=$1 kind=$2 where=$3 i args=() conns n
@@ -222,7 +197,7 @@ check_keepalive() {
     fail "keep-alive via $prefix: 6 requests came on $conns FastCGI connection(s) ($(awk '{print $3}' "$T/ka-round" | tr '\n' ' ')); lighttpd never sets KEEP_CONN, so each should have its own"
   # The application closes each connection after its request: none stays.
   for i in $(seq 100); do
-    n=$(app_conns "$kind" "$where")
+    n=$(app_conn_count "$kind" "$where")
     [ "$n" = 0 ] && break
     sleep 0.1
   done
@@ -231,13 +206,14 @@ check_keepalive() {
 }
 
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$T/big.bin"
+SIZE=$(wc -c <"$T/big.bin")
 
 check_get /unix
 note "params lighttpd sent for a GET (Unix socket):"
 sed 's/^/    /' "$T/get-unix.params"
 note "params lighttpd sent for /unix/get.fcgi/more/path?z, besides those of the GET above:"
 grep -v -x -F -f "$T/get-unix.params" "$T/get-unix.pi.params" | sed 's/^/    /' || true
-check_post /unix
+check_post_echo /unix "$SIZE"
 note "params lighttpd sent for a POST (Unix socket), besides those of a GET:"
 grep -v -x -F -f "$T/get-unix.params" "$T/post-unix.params" | sed 's/^/    /' || true
 check_keepalive /unix unix "$T/echo.sock"
@@ -257,7 +233,7 @@ request "$T/after" 200 "$BASE/unix/after.fcgi"
 ok "a POST abandoned mid-body never reached the application (lighttpd buffers request bodies)"
 
 check_get /tcp
-check_post /tcp
+check_post_echo /tcp "$SIZE"
 check_keepalive /tcp tcp "$APP_PORT"
 
 # (d) bin-path.
@@ -268,7 +244,7 @@ case $(readlink "/proc/$SPAWNED_PID/fd/0") in
   *) fail "the echo lighttpd spawned has no socket on fd 0 ($(readlink "/proc/$SPAWNED_PID/fd/0"))" ;;
 esac
 check_get /spawn
-check_post /spawn
+check_post_echo /spawn "$SIZE"
 check_keepalive /spawn unix "$T/spawn.sock-0"
 [ "$(ps -o pid= --ppid "$LIGHTTPD_PID" | grep -c .)" = 1 ] ||
   fail "lighttpd has $(ps -o pid= --ppid "$LIGHTTPD_PID" | grep -c .) children, not the one echo it spawned"

@@ -127,33 +127,6 @@ check_get() {
   ok "GET with a query string via $prefix"
 }
 
-# check_post PREFIX: case (b) against the location PREFIX.
-check_post() {
-  local prefix=$1 out="$T/post-${1//\//}" code
-  code=$(curl -sS --max-time 120 -H 'Content-Type: application/octet-stream' \
-           --data-binary "@$T/big.bin" -o "$out" -w '%{http_code}' \
-           "$BASE$prefix/post.fcgi") || fail "curl POST via $prefix failed"
-  [ "$code" = 200 ] || fail "POST via $prefix answered $code, not 200"
-  echo_params "$out" >"$out.params"
-  expect_line "$out.params" "REQUEST_METHOD=POST" "POST via $prefix"
-  expect_line "$out.params" "CONTENT_LENGTH=$(wc -c <"$T/big.bin")" "POST via $prefix"
-  expect_line "$out.params" "CONTENT_TYPE=application/octet-stream" "POST via $prefix"
-  echo_body "$out" >"$out.body"
-  same_bytes "$T/big.bin" "$out.body" "10 MB POST via $prefix"
-  rm -f "$out" "$out.body"
-  ok "10 MB POST echoed byte for byte via $prefix"
-}
-
-# app_conns unix SOCK | tcp PORT: one line per FastCGI connection the
-# application has open (its end: the Unix socket inode, or the peer's port).
-app_conns() {
-  if [ "$1" = unix ]; then
-    ss -Hxn state established src "$2" | awk '{print $(NF-2)}' | sort -u
-  else
-    ss -Htn state established "( sport = :$2 )" | awk '{print $NF}' | sort -u
-  fi
-}
-
 # check_keepalive PREFIX KIND WHERE: case (d).
 check_keepalive() {
   local prefix=$1 kind=$2 where=$3 i args=() round1 round2 both n
@@ -201,13 +174,14 @@ check_keepalive() {
 }
 
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$T/big.bin"
+SIZE=$(wc -c <"$T/big.bin")
 
 check_get /unix
 note "params nginx sent for a GET (Unix socket):"
 sed 's/^/    /' "$T/get-unix.params"
-check_post /unix
+check_post_echo /unix "$SIZE"
 check_get /tcp
-check_post /tcp
+check_post_echo /tcp "$SIZE"
 check_keepalive /ka-unix unix "$T/ka.sock"
 check_keepalive /ka-tcp tcp "$KA_PORT"
 

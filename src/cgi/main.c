@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cgi.h"
+#include "opt.h"
 
 enum { EXIT_FAILURE_RUN = 1, EXIT_USAGE = 2 };
 
@@ -85,25 +86,6 @@ static int fail_usage(const char *fmt, const char *arg) {
   fprintf(stderr, fmt, arg);
   fprintf(stderr, "\n(fcgikit-cgi --help lists the options)\n");
   return EXIT_USAGE;
-}
-
-static int parse_uint(const char *s, uint64_t max, uint64_t *out) {
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (end == s || *end != '\0' || *s == '-' || errno != 0 || v > max)
-    return -1;
-  *out = v;
-  return 0;
-}
-
-static int parse_ms(const char *s, unsigned *ms) {
-  char *end;
-  double v = strtod(s, &end);
-  if (end == s || *end != '\0' || !(v >= 0) || v > 4000000)
-    return -1;
-  *ms = (unsigned)(v * 1000 + 0.5);
-  return 0;
 }
 
 static int push(char ***list, size_t *n, char *item) {
@@ -174,35 +156,35 @@ static int parse_options(options *o, int argc, char **argv) {
         return fail_usage("%s", "out of memory");
       break;
     case 't':
-      if (parse_ms(optarg, &o->cfg.timeout_ms) != 0)
+      if (opt_seconds(optarg, &o->cfg.timeout_ms) != 0)
         return fail_usage("-t %s: not a number of seconds", optarg);
       break;
     case OPT_GRACE:
-      if (parse_ms(optarg, &o->cfg.grace_ms) != 0)
+      if (opt_seconds(optarg, &o->cfg.grace_ms) != 0)
         return fail_usage("--grace %s: not a number of seconds", optarg);
       break;
     case 'c':
-      if (parse_uint(optarg, 65536, &v) != 0 || v == 0)
+      if (opt_number(optarg, 1, 65536, &v) != 0)
         return fail_usage("-c %s: not a number from 1 to 65536", optarg);
       o->concurrency = (unsigned)v;
       break;
     case 'q':
-      if (parse_uint(optarg, 1u << 20, &v) != 0)
+      if (opt_number(optarg, 0, 1u << 20, &v) != 0)
         return fail_usage("-q %s: not a number from 0 to 1048576", optarg);
       o->queue = (unsigned)v;
       break;
     case OPT_MAX_CONNS:
-      if (parse_uint(optarg, 1u << 20, &v) != 0 || v == 0)
+      if (opt_number(optarg, 1, 1u << 20, &v) != 0)
         return fail_usage("--max-conns %s: not a number from 1", optarg);
       o->max_conns = (unsigned)v;
       break;
     case OPT_THREADS:
-      if (parse_uint(optarg, 256, &v) != 0 || v == 0)
+      if (opt_number(optarg, 1, 256, &v) != 0)
         return fail_usage("--threads %s: not a number from 1 to 256", optarg);
       o->io_threads = (unsigned)v;
       break;
     case OPT_MAX_BODY:
-      if (parse_uint(optarg, UINT64_MAX, &o->max_body) != 0)
+      if (opt_number(optarg, 0, UINT64_MAX, &o->max_body) != 0)
         return fail_usage("--max-body %s: not a number of bytes", optarg);
       break;
     case 'e':

@@ -466,17 +466,6 @@ static void usage(FILE *out) {
       "went unanswered; 2 usage; 3 cannot connect at all.\n");
 }
 
-static int parse_count(const char *s, unsigned long long max,
-                       unsigned long long *out) {
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (end == s || *end || errno || v == 0 || v > max)
-    return -1;
-  *out = v;
-  return 0;
-}
-
 static int parse(int argc, char **argv, settings *cfg, const char **uri) {
   static const struct option longs[] = {
       {"connections", required_argument, NULL, 'c'},
@@ -495,36 +484,36 @@ static int parse(int argc, char **argv, settings *cfg, const char **uri) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int ch;
-  unsigned long long v;
+  uint64_t v;
   while ((ch = getopt_long(argc, argv, "c:m:d:n:t:b:p:H:h", longs, NULL)) !=
          -1) {
     int bad = 0;
     switch (ch) {
     case 'c':
-      bad = parse_count(optarg, 100000, &v);
+      bad = opt_number(optarg, 1, 100000, &v);
       cfg->conns = (unsigned)v;
       break;
     case 'm':
-      bad = parse_count(optarg, 65535, &v);
+      bad = opt_number(optarg, 1, 65535, &v);
       cfg->depth = (unsigned)v;
       break;
     case 't':
-      bad = parse_count(optarg, 256, &v);
+      bad = opt_number(optarg, 1, 256, &v);
       cfg->threads = (unsigned)v;
       break;
     case 'n':
-      bad = parse_count(optarg, ~0ull, &v);
+      bad = opt_number(optarg, 1, UINT64_MAX, &v);
       cfg->total = v;
       break;
     case 'd':
-      bad = parse_seconds(optarg, &cfg->duration_ms) || !cfg->duration_ms;
+      bad = opt_seconds(optarg, &cfg->duration_ms) || !cfg->duration_ms;
       cfg->duration_given = 1;
       break;
-    case 'g': bad = parse_seconds(optarg, &cfg->grace_ms); break;
-    case 'T': bad = parse_seconds(optarg, &cfg->idle_ms); break;
+    case 'g': bad = opt_seconds(optarg, &cfg->grace_ms); break;
+    case 'T': bad = opt_seconds(optarg, &cfg->idle_ms); break;
     case 'V': cfg->ask_values = 0; break;
     case 'b':
-      bad = parse_count(optarg, 1u << 30, &v);
+      bad = opt_number(optarg, 1, 1u << 30, &v);
       cfg->body_size = (size_t)v;
       break;
     case 'p': bad = params_set_assignment(&cfg->params, optarg); break;

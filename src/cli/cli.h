@@ -10,6 +10,8 @@
 
 #include <fcgikit/fcgikit.h>
 
+#include "opt.h"
+
 /* Exit statuses, the same for every subcommand (fcgikit(1), EXIT STATUS). */
 enum {
   EXIT_OK = 0,
@@ -36,10 +38,6 @@ int exit_for_error(int err);
  * why may be NULL or "". */
 void print_failure(const char *cmd, const char *address, int rc,
                    const char *why);
-
-/* Parses a number of seconds ("2", "0.5") into milliseconds. Returns 0 on
- * success, -1 when s is not a non-negative number. */
-int parse_seconds(const char *s, unsigned *ms);
 
 /* The params of a request, built from defaults and options. */
 typedef struct cli_params {

@@ -1,5 +1,5 @@
 /*
- * What the subcommands share: exit statuses, durations, CGI params, the
+ * What the subcommands share: exit statuses, CGI params, the
  * latency histogram.
  */
 #include <ctype.h>
@@ -33,15 +33,6 @@ void print_failure(const char *cmd, const char *address, int rc,
       rc == FK_E_SYSTEM || rc == FK_E_IO ? strerror(errno) : fk_strerror(rc);
   fprintf(stderr, "fcgikit %s: %s: %s%s%s%s\n", cmd, address, what,
           why && *why ? " (" : "", why ? why : "", why && *why ? ")" : "");
-}
-
-int parse_seconds(const char *s, unsigned *ms) {
-  char *end;
-  double v = strtod(s, &end);
-  if (end == s || *end != '\0' || !(v >= 0) || v > 4000000)
-    return -1;
-  *ms = (unsigned)(v * 1000 + 0.5);
-  return 0;
 }
 
 /* --- Params -------------------------------------------------------------- */

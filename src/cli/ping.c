@@ -63,7 +63,7 @@ int cmd_ping(int argc, char **argv) {
   while ((ch = getopt_long(argc, argv, "t:qh", longs, NULL)) != -1) {
     switch (ch) {
     case 't':
-      if (parse_seconds(optarg, &timeout_ms) != 0 || timeout_ms == 0) {
+      if (opt_seconds(optarg, &timeout_ms) != 0 || timeout_ms == 0) {
         fprintf(stderr, "fcgikit ping: bad timeout: %s\n", optarg);
         return EXIT_USAGE;
       }

@@ -245,8 +245,8 @@ static int parse(int argc, char **argv, options *o) {
     case 'D': o->data_file = optarg; break;
     case 'i': o->include = 1; break;
     case 'v': o->verbose = 1; break;
-    case 'm': bad = parse_seconds(optarg, &o->timeout_ms); break;
-    case 'c': bad = parse_seconds(optarg, &o->connect_timeout_ms); break;
+    case 'm': bad = opt_seconds(optarg, &o->timeout_ms); break;
+    case 'c': bad = opt_seconds(optarg, &o->connect_timeout_ms); break;
     case 'f': o->fail = 1; break;
     case 'h': usage(stdout); return EXIT_OK + 100;
     default: usage(stderr); return EXIT_USAGE;

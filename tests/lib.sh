@@ -514,6 +514,31 @@ start_nginx() {
   fail "nginx did not start"
 }
 
+# --- Apache ------------------------------------------------------------------------
+
+# apache_conf_head PORT: the first lines of a private Apache httpd.conf:
+# server root and runtime files under $T/apache, the error log in
+# $T/apache-error.log, listening on 127.0.0.1:PORT; as root, the children
+# run as www-data (or nobody), since Apache will not serve as root.
+apache_conf_head() {
+  cat <<EOF
+ServerRoot "$T/apache"
+DefaultRuntimeDir run
+PidFile run/httpd.pid
+ErrorLog "$T/apache-error.log"
+LogLevel info
+Listen 127.0.0.1:$1
+ServerName 127.0.0.1
+EOF
+  if [ "$(id -u)" = 0 ]; then
+    if getent passwd www-data >/dev/null; then
+      printf 'User www-data\nGroup www-data\n'
+    else
+      printf 'User nobody\nGroup nogroup\n'
+    fi
+  fi
+}
+
 # --- Checks the web server tests share -------------------------------------------
 
 # check_post_echo PREFIX LENGTH [CURL_ARG...]: POSTs $T/big.bin to

@@ -93,25 +93,9 @@ chmod 0666 "$TAPLOG"
 # --- Apache ----------------------------------------------------------------------
 
 write_conf() {
-  local port=$1 user=""
-  if [ "$(id -u)" = 0 ]; then
-    if getent passwd www-data >/dev/null; then
-      user="User www-data
-Group www-data"
-    else
-      user="User nobody
-Group nogroup"
-    fi
-  fi
-  cat >"$T/apache/httpd.conf" <<CONF
-ServerRoot "$T/apache"
-DefaultRuntimeDir run
-PidFile run/httpd.pid
-ErrorLog "$T/apache-error.log"
-LogLevel info
-Listen 127.0.0.1:$port
-ServerName 127.0.0.1
-$user
+  local port=$1
+  apache_conf_head "$port" >"$T/apache/httpd.conf"
+  cat >>"$T/apache/httpd.conf" <<CONF
 
 LoadModule mpm_event_module $MODULES/mod_mpm_event.so
 LoadModule authz_core_module $MODULES/mod_authz_core.so

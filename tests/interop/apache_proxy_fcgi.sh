@@ -82,26 +82,10 @@ wait_for_socket "$T/tap.sock" "$TAP_PID"
 # --- Apache ----------------------------------------------------------------------
 
 write_conf() {
-  local port=$1 user=""
-  if [ "$(id -u)" = 0 ]; then
-    if getent passwd www-data >/dev/null; then
-      user="User www-data
-Group www-data"
-    else
-      user="User nobody
-Group nogroup"
-    fi
-  fi
+  local port=$1
   mkdir -p "$T/apache/run" "$T/apache/htdocs"
-  cat >"$T/apache/httpd.conf" <<EOF
-ServerRoot "$T/apache"
-DefaultRuntimeDir run
-PidFile run/httpd.pid
-ErrorLog "$T/apache-error.log"
-LogLevel info
-Listen 127.0.0.1:$port
-ServerName 127.0.0.1
-$user
+  apache_conf_head "$port" >"$T/apache/httpd.conf"
+  cat >>"$T/apache/httpd.conf" <<EOF
 
 LoadModule mpm_event_module $MODULES/mod_mpm_event.so
 LoadModule authz_core_module $MODULES/mod_authz_core.so

@@ -148,6 +148,8 @@ int fk_server_listen_fd(fk_server *s, int fd);
  * handle_signals is set, or after max_requests requests. A stop is graceful:
  * listening sockets close at once, requests in flight finish and are
  * answered, then connections close and the call returns FK_OK.
+ * When whole bodies can spill (see body_memory) and no temporary file can
+ * be made where they would go, it logs a warning at once.
  * A server runs once: afterwards it can only be freed.
  * Returns FK_E_LISTEN when there is nothing to listen on, FK_E_STATE when
  * it already ran, FK_E_NOMEM or FK_E_SYSTEM (errno says why) when threads

@@ -25,12 +25,15 @@ void fk__body_init(fk__body *b) {
   b->fd = -1;
 }
 
-static int spill_open(const fk_server *s) {
+const char *fk__spill_dir(const fk_server *s) {
   const char *dir = s->cfg.tmpdir;
   if (dir == NULL)
     dir = getenv("TMPDIR");
-  if (dir == NULL || *dir == '\0')
-    dir = "/tmp";
+  return dir == NULL || *dir == '\0' ? "/tmp" : dir;
+}
+
+static int spill_open(const fk_server *s) {
+  const char *dir = fk__spill_dir(s);
   int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
     return fd;
@@ -43,6 +46,14 @@ static int spill_open(const fk_server *s) {
   if (fd >= 0)
     unlink(path);
   return fd;
+}
+
+int fk__spill_check(const fk_server *s) {
+  int fd = spill_open(s);
+  if (fd < 0)
+    return FK_E_IO;
+  close(fd);
+  return FK_OK;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n) {

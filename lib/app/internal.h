@@ -65,6 +65,10 @@ int fk__body_append(fk__body *b, const fk_server *s, const uint8_t *p,
 int fk__body_finish(fk__body *b, const fk_server *s);
 long fk__body_read(fk__body *b, const fk_server *s, void *buf, size_t len);
 void fk__body_free(fk__body *b, const fk_allocator *a);
+/* Where bodies spill (cfg.tmpdir, $TMPDIR or /tmp), and whether a spill
+ * file can be made there now (FK_OK, or FK_E_IO with errno set). */
+const char *fk__spill_dir(const fk_server *s);
+int fk__spill_check(const fk_server *s);
 
 /* --- Requests ------------------------------------------------------------ */
 

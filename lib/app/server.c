@@ -543,12 +543,28 @@ static void raise_fd_limit(const fk_server *s) {
   setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* Whole bodies past body_memory wait in a temporary file: say at start, not
+ * at the first large POST, that none can be made there (a chroot without
+ * /tmp, a user who cannot write to it). */
+static void check_spill(const fk_server *s) {
+  const fk_config *cfg = &s->cfg;
+  if (cfg->stream_body ||
+      (cfg->max_body != 0 && cfg->max_body <= cfg->body_memory))
+    return;
+  if (fk__spill_check(s) != FK_OK)
+    fk__log(s, FK_LOG_WARNING,
+            "cannot create a temporary file in %s (%s): request bodies over "
+            "%zu bytes will be refused",
+            fk__spill_dir(s), strerror(errno), cfg->body_memory);
+}
+
 int fk_server_run(fk_server *s) {
   if (s->nlisteners == 0)
     return FK_E_LISTEN;
   raise_fd_limit(s);
   if (atomic_exchange(&s->running, 1))
     return FK_E_STATE;
+  check_spill(s);
   int rc = FK_OK;
   unsigned started = 0;
   s->workers = fk__alloc(s->cfg.allocator, s->cfg.threads * sizeof *s->workers);

@@ -339,29 +339,6 @@ static int resolve_roots(cgi_config *cfg) {
   return 0;
 }
 
-/* Bodies past body_memory wait in a temporary file: say at start, not at
- * the first large POST, that there is nowhere to put one (a chroot
- * without /tmp, a user who cannot write there). */
-static void check_tmpdir(void) {
-  const char *dir = getenv("TMPDIR");
-  if (dir == NULL || *dir == '\0')
-    dir = "/tmp";
-  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/fcgikit-cgi.XXXXXX", dir);
-    fd = mkostemp(path, O_CLOEXEC);
-    if (fd >= 0)
-      unlink(path);
-  }
-  if (fd < 0)
-    cgi_log("warning: cannot create a temporary file in %s (%s): request "
-            "bodies over 1 MiB will be refused",
-            dir, strerror(errno));
-  else
-    close(fd);
-}
-
 static void free_options(options *o) {
   for (size_t i = 0; i < o->cfg.nroots; i++)
     free(o->cfg.roots[i]);
@@ -432,7 +409,6 @@ int main(int argc, char **argv) {
     free_options(&o);
     return EXIT_FAILURE_RUN;
   }
-  check_tmpdir();
   rc = fk_server_run(server);
   fk_server_free(server);
   free_options(&o);

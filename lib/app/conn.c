@@ -77,6 +77,7 @@ static void conn_close(fk__conn *c) {
     c->next->prev = c->prev;
   w->nconns--;
   atomic_fetch_sub(&w->server->conns, 1);
+  fk__sb_conn(w->server, -1);
   c->next = w->graveyard;
   w->graveyard = c;
 }
@@ -256,8 +257,13 @@ void fk__conn_check_idle(fk__conn *c) {
     fk__buf_free(&c->out, alloc_of(c));
   }
   /* Spec 5.1: without FCGI_KEEP_CONN the application closes the
-   * connection once it has answered. A stopping server closes idle ones. */
-  if (c->close_when_idle || atomic_load(&s->stopping))
+   * connection once it has answered. A stopping server closes idle ones,
+   * but a connection it accepted whose first request has not arrived yet
+   * gets a moment for it: a web server that just connected has a request
+   * on its way, and closing would fail it where a reused connection's
+   * close is one web servers retry. */
+  if (c->close_when_idle ||
+      (atomic_load(&s->stopping) && (c->begun || c->worker->fresh_expired)))
     conn_close(c);
 }
 
@@ -394,6 +400,7 @@ static int on_begin(fk__conn *c, const fk_event *ev) {
     return FK_E_REQUEST_ID;
   if (find_request(c, ev->request_id) != NULL)
     return FK_E_DUPLICATE_ID;
+  c->begun = 1;
   if (!(ev->flags & FK_KEEP_CONN))
     c->close_when_idle = 1;
   const fk__handler_entry *handler;
@@ -464,6 +471,7 @@ static int on_params(fk_request *r, const fk_event *ev) {
   int rc = fk_params_finish(&r->params);
   if (rc != FK_OK)
     return rc;
+  fk__sb_request_start(r);
   /* Spec 6.3: an Authorizer gets no STDIN; one that comes is ignored. */
   if (r->role == FK_AUTHORIZER) {
     fk__request_ready(r);

@@ -26,6 +26,7 @@
 #include "core/core.h"
 #include "fcgikit/app.h"
 #include "unix/unix.h"
+#include "scoreboard.h"
 
 /* --- A request body (STDIN or DATA) -------------------------------------- */
 
@@ -107,6 +108,8 @@ struct fk_request {
   int streaming;
   int in_state;
   atomic_int aborted;
+  int sb_counted;    /* counted in the scoreboard as in progress */
+  unsigned sb_entry; /* its scoreboard entry + 1, or 0 */
   struct fk_request *next; /* handler queue or done queue */
 };
 
@@ -132,6 +135,7 @@ typedef struct fk__conn {
   fk_params *values; /* a GET_VALUES query being received */
   atomic_int dead;   /* transport gone or protocol error: no more I/O */
   int close_when_idle; /* a request without KEEP_CONN was seen */
+  int begun;           /* a BEGIN_REQUEST came: no longer a fresh one */
   uint32_t events;   /* what epoll watches for now */
   int read_paused;   /* EPOLLIN off: too much output queued */
   unsigned input_full; /* streamed requests over body_memory: EPOLLIN off */
@@ -156,6 +160,8 @@ typedef struct fk__worker {
   int stop_seen;
   struct timespec stop_deadline;
   int stop_forced; /* the deadline passed and connections were closed */
+  struct timespec fresh_deadline; /* until then a stop spares fresh ones */
+  int fresh_expired;
   int reserve_fd; /* spare fd given up to shed a connection on EMFILE */
   pthread_mutex_t done_lock;
   fk_request *done; /* finished on handler threads, to release here */
@@ -198,9 +204,18 @@ struct fk_server {
   pthread_cond_t queue_cond;
   fk_request *queue_head, *queue_tail;
   int pool_exit;
+  fk_sb_slot *sb; /* fcgikitd's scoreboard page, or NULL */
 };
 
 /* --- Cross-module calls -------------------------------------------------- */
+
+/* scoreboard.c: reporting to fcgikitd (no-ops without its scoreboard). */
+void fk__sb_attach(fk_server *s);
+void fk__sb_detach(fk_server *s);
+void fk__sb_request_start(fk_request *r);
+void fk__sb_request_end(fk_request *r);
+void fk__sb_served(fk_server *s);
+void fk__sb_conn(fk_server *s, int delta);
 
 void fk__log(const fk_server *s, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

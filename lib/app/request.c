@@ -32,6 +32,7 @@ fk_request *fk__request_new(fk__conn *c, unsigned id, unsigned role,
 }
 
 void fk__request_free(fk_request *r) {
+  fk__sb_request_end(r);
   const fk_allocator *a = r->conn->worker->server->cfg.allocator;
   fk_params_free(&r->params);
   fk__body_free(&r->in, a);

@@ -329,7 +329,9 @@ static void on_accept(fk__worker *w, fk__listener *l) {
       atomic_fetch_sub(&s->conns, 1);
       close(fd);
       fk__log(s, FK_LOG_ERROR, "out of memory accepting a connection");
+      continue;
     }
+    fk__sb_conn(s, 1);
   }
 }
 
@@ -392,6 +394,7 @@ static void release_done(fk__worker *w) {
 
 void fk__server_count_served(fk_server *s) {
   unsigned long n = atomic_fetch_add(&s->served, 1) + 1;
+  fk__sb_served(s);
   if (s->cfg.max_requests && n == s->cfg.max_requests)
     fk_server_stop(s);
 }
@@ -403,12 +406,17 @@ void fk_server_stop(fk_server *s) {
     fk__loop_wake(&s->workers[i].loop);
 }
 
+/* How long a stop waits for the first request of a connection it accepted
+ * just before. */
+#define FRESH_GRACE_MS 1000
+
 /* The worker stops listening, closes its idle connections, and carries on
  * until the last request in flight has been answered. */
 static void worker_begin_stop(fk__worker *w) {
   fk_server *s = w->server;
   w->stop_seen = 1;
   fk__deadline_in(&w->stop_deadline, s->cfg.stop_timeout_ms);
+  fk__deadline_in(&w->fresh_deadline, FRESH_GRACE_MS);
   for (size_t i = 0; i < s->nlisteners; i++)
     fk__loop_del(&w->loop, s->listeners[i].fd);
   if (atomic_fetch_add(&s->workers_unlistened, 1) + 1 == s->nworkers)
@@ -423,7 +431,19 @@ static void worker_begin_stop(fk__worker *w) {
  * server that never finishes sending a request must not hold a stop up
  * for ever: past the deadline its connections are closed. */
 static int wait_ms(fk__worker *w) {
-  if (!w->stop_seen || w->server->cfg.stop_timeout_ms == 0)
+  if (!w->stop_seen)
+    return -1;
+  if (!w->fresh_expired) {
+    int ms = fk__ms_until(&w->fresh_deadline);
+    if (ms > 0)
+      return ms;
+    w->fresh_expired = 1;
+    for (fk__conn *c = w->conns, *next; c; c = next) {
+      next = c->next;
+      fk__conn_check_idle(c);
+    }
+  }
+  if (w->server->cfg.stop_timeout_ms == 0)
     return -1;
   int ms = fk__ms_until(&w->stop_deadline);
   if (ms > 0)
@@ -565,6 +585,7 @@ int fk_server_run(fk_server *s) {
   if (atomic_exchange(&s->running, 1))
     return FK_E_STATE;
   check_spill(s);
+  fk__sb_attach(s);
   int rc = FK_OK;
   unsigned started = 0;
   s->workers = fk__alloc(s->cfg.allocator, s->cfg.threads * sizeof *s->workers);
@@ -615,6 +636,7 @@ out:
   s->pool = NULL;
   s->nworkers = 0;
   close_listeners(s);
+  fk__sb_detach(s);
   return rc;
 }
 

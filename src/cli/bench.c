@@ -58,6 +58,8 @@ typedef struct bconn {
   int fd;
   fk_client_session *s;
   uint64_t *start_ns; /* by request id, 1..depth */
+  uint64_t ended;     /* requests answered on this connection */
+  int heard;          /* response bytes came since the last end */
 } bconn;
 
 typedef struct worker {
@@ -68,7 +70,7 @@ typedef struct worker {
   unsigned nconns;
   uint8_t *rbuf;
   cli_hist hist;
-  uint64_t answered, bytes, errors[ERR_KINDS], unanswered;
+  uint64_t answered, bytes, errors[ERR_KINDS], unanswered, retried;
 } worker;
 
 /* Shared by the threads. */
@@ -87,6 +89,8 @@ static uint64_t now_ns(void) {
 /* --- Connections ---------------------------------------------------------- */
 
 static void conn_drop(worker *w, bconn *c) {
+  c->ended = 0;
+  c->heard = 0;
   if (c->fd >= 0) {
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
@@ -111,6 +115,24 @@ static int conn_open(worker *w, bconn *c) {
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev);
   return 0;
+}
+
+/* The connection broke with requests in flight. Like an HTTP client, a
+ * connection that was reused and closed before any byte of an answer came
+ * is one the application closed as idle (a worker stopping, a reload)
+ * while the requests were on their way: they are sent again on a new
+ * connection, not counted as failed. Anything else is an error. */
+static void conn_lost(worker *w, bconn *c) {
+  unsigned lost = fk_client_session_in_flight(c->s);
+  if (c->ended > 0 && !c->heard && !atomic_load(&stopping)) {
+    w->retried += lost;
+    if (w->cfg->total)
+      atomic_fetch_sub(&issued, lost);
+  } else {
+    w->errors[ERR_CLOSED] += lost;
+    atomic_fetch_add(&done_count, lost);
+  }
+  conn_drop(w, c);
 }
 
 /* Writes what the session has queued; EPOLLOUT while the socket is full. */
@@ -179,14 +201,13 @@ static void conn_fill(worker *w, bconn *c) {
   while (fk_client_session_can_begin(c->s) && may_issue(w->cfg))
     if (begin_one(w, c) != 0)
       break;
-  if (conn_send(w, c) != 0) {
-    w->errors[ERR_CLOSED] += fk_client_session_in_flight(c->s);
-    atomic_fetch_add(&done_count, fk_client_session_in_flight(c->s));
-    conn_drop(w, c);
-  }
+  if (conn_send(w, c) != 0)
+    conn_lost(w, c);
 }
 
 static void on_end(worker *w, bconn *c, const fk_client_event *ev) {
+  c->ended++;
+  c->heard = 0;
   atomic_fetch_add(&done_count, 1);
   atomic_store(&last_answer_ns, now_ns());
   switch (ev->protocol_status) {
@@ -233,14 +254,13 @@ static void conn_read(worker *w, bconn *c) {
       break;
     if (ev.type == FK_CLIENT_STDOUT)
       w->bytes += ev.len;
+    if (ev.type == FK_CLIENT_STDOUT || ev.type == FK_CLIENT_STDERR)
+      c->heard = 1;
     else if (ev.type == FK_CLIENT_END)
       on_end(w, c, &ev);
   }
   if (broken) {
-    unsigned lost = fk_client_session_in_flight(c->s);
-    w->errors[ERR_CLOSED] += lost;
-    atomic_fetch_add(&done_count, lost);
-    conn_drop(w, c);
+    conn_lost(w, c);
   } else if (!fk_client_session_reusable(c->s) &&
              fk_client_session_in_flight(c->s) == 0) {
     conn_drop(w, c); /* no keep-alive: the application closes it */
@@ -285,10 +305,8 @@ static void *worker_main(void *arg) {
     int n = epoll_wait(w->epfd, events, 64, 50);
     for (int i = 0; i < n; i++) {
       bconn *c = events[i].data.ptr;
-      if (c->s && (events[i].events & EPOLLOUT) && conn_send(w, c) != 0) {
-        w->errors[ERR_CLOSED] += fk_client_session_in_flight(c->s);
-        conn_drop(w, c);
-      }
+      if (c->s && (events[i].events & EPOLLOUT) && conn_send(w, c) != 0)
+        conn_lost(w, c);
       if (c->s && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
         conn_read(w, c);
     }
@@ -306,7 +324,7 @@ static void *worker_main(void *arg) {
 
 typedef struct totals {
   cli_hist hist;
-  uint64_t answered, bytes, errors, by_kind[ERR_KINDS], unanswered;
+  uint64_t answered, bytes, errors, by_kind[ERR_KINDS], unanswered, retried;
   double seconds;
 } totals;
 
@@ -358,9 +376,11 @@ static void report(const settings *cfg, const totals *t) {
     for (int k = 0; k < ERR_KINDS; k++)
       printf("%s\"%s\":%llu", k ? "," : "", err_names[k],
              (unsigned long long)t->by_kind[k]);
-    printf("},\"unanswered\":%llu,\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,"
-           "\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f}}\n",
-           (unsigned long long)t->unanswered, p50, p90, p99, max, mean);
+    printf("},\"unanswered\":%llu,\"retried\":%llu,\"latency_ms\":{"
+           "\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f,"
+           "\"mean\":%.3f}}\n",
+           (unsigned long long)t->unanswered, (unsigned long long)t->retried,
+           p50, p90, p99, max, mean);
     return;
   }
   printf("fcgikit bench: %s, %u connection%s x %u in flight, %u thread%s%s\n",
@@ -371,6 +391,10 @@ static void report(const settings *cfg, const totals *t) {
       "  requests     %llu answered in %.2f s, %llu errors, %llu unanswered\n",
       (unsigned long long)t->answered, t->seconds,
       (unsigned long long)t->errors, (unsigned long long)t->unanswered);
+  if (t->retried)
+    printf("  retried      %llu (sent on a reused connection the application "
+           "closed\n               before answering; sent again)\n",
+           (unsigned long long)t->retried);
   printf("  throughput   %.1f requests/s, %.2f MB/s\n", rps, bps / 1e6);
   printf("  latency      p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n",
          p50, p90, p99, max);
@@ -644,6 +668,7 @@ int cmd_bench(int argc, char **argv) {
     t.answered += w->answered;
     t.bytes += w->bytes;
     t.unanswered += w->unanswered;
+    t.retried += w->retried;
     for (int k = 0; k < ERR_KINDS; k++) {
       t.by_kind[k] += w->errors[k];
       t.errors += w->errors[k];

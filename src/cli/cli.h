@@ -29,6 +29,7 @@ enum {
 int cmd_request(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* The exit status an fk_error from the client engine maps to. */
 int exit_for_error(int err);

@@ -4,6 +4,7 @@
  *   fcgikit request ADDRESS [URI]   send one request, like curl
  *   fcgikit ping ADDRESS            FCGI_GET_VALUES health check
  *   fcgikit bench ADDRESS [URI]     load generator
+ *   fcgikit status SOCKET           fcgikitd's pools and workers
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,7 @@ static void usage(FILE *out) {
           "  request ADDRESS [URI]  send one request and print the response\n"
           "  ping ADDRESS           ask FCGI_GET_VALUES; exit 0 if answered\n"
           "  bench ADDRESS [URI]    put an application under load\n"
+          "  status SOCKET          fcgikitd's pools and workers\n"
           "\n"
           "ADDRESS: a Unix socket path (anything with '/'), unix:PATH,\n"
           "host:port, [v6addr]:port, or @name (abstract Unix socket).\n"
@@ -40,6 +42,8 @@ int main(int argc, char **argv) {
     return cmd_ping(argc - 1, argv + 1);
   if (strcmp(cmd, "bench") == 0)
     return cmd_bench(argc - 1, argv + 1);
+  if (strcmp(cmd, "status") == 0)
+    return cmd_status(argc - 1, argv + 1);
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
       strcmp(cmd, "help") == 0) {
     usage(stdout);

@@ -232,14 +232,12 @@ void fk__conn_release(fk__conn *c, fk_request *r) {
       break;
     }
   }
-  int done = r->state == FK__REQ_DONE, answered = done && !c->dead;
+  int done = r->state == FK__REQ_DONE;
   fk__request_free(r);
   if (!done) { /* a done request was uncounted by mark_done */
     atomic_fetch_sub(&s->reqs, 1);
     atomic_fetch_sub(&c->active, 1);
   }
-  if (answered)
-    fk__server_count_served(s);
 }
 
 void fk__conn_check_idle(fk__conn *c) {

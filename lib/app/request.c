@@ -54,11 +54,17 @@ void fk__request_ready(fk_request *r) {
 }
 
 /* The request is answered: its id is free and it stops counting against
- * max_reqs (spec 3.3), though its memory goes only when it is released. */
+ * max_reqs (spec 3.3), though its memory goes only when it is released.
+ * It counts as served here, when its END_REQUEST is queued on a live
+ * connection: a web server that closes the connection as soon as it has
+ * read END_REQUEST may do so before the request is released. */
 static void mark_done(fk_request *r) {
+  fk_server *s = r->conn->worker->server;
   r->state = FK__REQ_DONE;
-  atomic_fetch_sub(&r->conn->worker->server->reqs, 1);
+  atomic_fetch_sub(&s->reqs, 1);
   atomic_fetch_sub(&r->conn->active, 1);
+  if (!atomic_load(&r->conn->dead))
+    fk__server_count_served(s);
 }
 
 /* Runs the handler and queues the end of the request. On a handler thread

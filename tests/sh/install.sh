@@ -3,8 +3,9 @@
 #
 #   - cmake --install of the built tree into a DESTDIR, at the configured
 #     prefix (/usr/local unless configured otherwise);
-#   - the fcgikit command is in bin, fcgikit-cgi in sbin, each with its
-#     manual page, and runs from there;
+#   - the fcgikit command is in bin, fcgikit-cgi and fcgikitd in sbin,
+#     each with its manual page (fcgikitd.conf(5) too), and runs from
+#     there;
 #   - every installed header compiles on its own as C11 (-pedantic) and
 #     as C++ when a C++ compiler is there;
 #   - examples/hello.c builds against the installed copy with
@@ -82,15 +83,16 @@ fi
 ok "libraries, symlinks, headers and $installed_man man page(s) are installed"
 
 # The programs, where a packager expects them: fcgikit for users, the
-# fcgikit-cgi daemon in sbin, each with its page.
-for prog in bin/fcgikit:man1/fcgikit.1 sbin/fcgikit-cgi:man8/fcgikit-cgi.8; do
+# daemons in sbin, each with its page.
+for prog in bin/fcgikit:man1/fcgikit.1 sbin/fcgikit-cgi:man8/fcgikit-cgi.8 \
+  sbin/fcgikitd:man8/fcgikitd.8 sbin/fcgikitd:man5/fcgikitd.conf.5; do
   exe=${prog%%:*} page=${prog#*:}
   [ -x "$DEST$PREFIX/$exe" ] || fail "$exe is not installed under $PREFIX"
   find "$DEST$PREFIX" -path "*/$page" | grep -q . || fail "$page is not installed"
   LD_LIBRARY_PATH=$LIBDIR "$DEST$PREFIX/$exe" --help >/dev/null ||
     fail "installed $exe --help failed"
 done
-ok "fcgikit in bin and fcgikit-cgi in sbin, with their manual pages"
+ok "fcgikit in bin, fcgikit-cgi and fcgikitd in sbin, with their manual pages"
 
 # --- The shared library -----------------------------------------------------------
 

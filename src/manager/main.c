@@ -160,6 +160,9 @@ static int daemonize(void) {
   }
   close(ready[0]);
   setsid();
+  /* Every path in the configuration is absolute by now. */
+  if (chdir("/") < 0)
+    return -1;
   int null = open("/dev/null", O_RDWR);
   if (null >= 0) {
     dup2(null, 0);

@@ -58,6 +58,9 @@ struct pool {
   uint64_t served_gone;  /* requests served by workers no longer alive */
   unsigned max_queue;    /* longest listen queue seen */
   int64_t last_shrink_ns;
+  int64_t window_ns; /* the current second of spawn_rate() */
+  unsigned window_spawns;
+  int rate_logged;
   int accept_ready; /* ondemand: poll saw a connection waiting */
   unsigned queued;  /* listen queue at the last turn */
   pool *next;

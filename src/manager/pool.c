@@ -387,6 +387,13 @@ void pools_reaped(manager *m, pid_t pid, int status) {
       int64_t lived = m->now_ns - w->start_ns;
       if (w->stopping) {
         logmsg(LOG_INFO, "%s %s (%s)", w->prefix, how, w->stop_reason);
+      } else if (p->pc && !m->stopping && WIFEXITED(status) &&
+                 WEXITSTATUS(status) == 0) {
+        /* A program that ends itself cleanly is recycling (php-cgi after
+         * PHP_FCGI_MAX_REQUESTS), however soon: replaced at once, within
+         * the pool's spawn rate. */
+        p->recycled++;
+        logmsg(LOG_INFO, "%s %s; replacing it", w->prefix, how);
       } else if (p->pc && !m->stopping) {
         p->restarts++;
         if (lived < QUICK_DEATH_NS) {
@@ -475,12 +482,36 @@ static void check_worker(manager *m, pool *p, worker *w) {
   }
 }
 
-static int may_spawn(const manager *m, const pool *p) {
-  return !m->stopping && p->pc && m->now_ns >= p->next_spawn_ns;
+/* Whatever the reason, a pool starts at most this many workers a second:
+ * a program that exits cleanly at once must not fork-bomb the host
+ * either. */
+static unsigned spawn_rate(const pool *p) {
+  return 4 * p->pc->max_children + 8;
+}
+
+static int may_spawn(manager *m, pool *p) {
+  if (m->stopping || p->pc == NULL || m->now_ns < p->next_spawn_ns)
+    return 0;
+  if (m->now_ns - p->window_ns >= 1000 * MS) {
+    p->window_ns = m->now_ns;
+    p->window_spawns = 0;
+  }
+  if (p->window_spawns >= spawn_rate(p)) {
+    if (!p->rate_logged)
+      logmsg(LOG_WARNING,
+             "[pool %s] %u workers started within a second: "
+             "waiting",
+             p->name, p->window_spawns);
+    p->rate_logged = 1;
+    return 0;
+  }
+  p->rate_logged = 0;
+  return 1;
 }
 
 /* After deaths at start, one worker per backoff step, not all at once. */
 static int spawn_one(manager *m, pool *p) {
+  p->window_spawns++;
   if (spawn_worker(m, p) < 0)
     return -1;
   if (p->quick_deaths > 0)

@@ -51,10 +51,11 @@ static void update_cpu(manager *m, worker *w) {
       sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
              &ut, &st) != 2)
     return;
-  if (ut + st != w->cpu_ticks) {
-    w->cpu_ticks = ut + st;
+  /* What a program spends starting up is not work: a worker counts as
+   * busy only for CPU time used after its first second. */
+  if (ut + st != w->cpu_ticks && m->now_ns - w->start_ns >= QUICK_DEATH_NS)
     w->cpu_changed_ns = m->now_ns;
-  }
+  w->cpu_ticks = ut + st;
 }
 
 static int worker_busy(const manager *m, const worker *w) {

@@ -290,7 +290,7 @@ int spawn_worker(manager *m, pool *p) {
   out[0] = err[0] = -1;
   w->start_ns = m->now_ns;
   w->start_time = time(NULL);
-  w->cpu_changed_ns = m->now_ns;
+  w->cpu_changed_ns = m->now_ns - 1000000000; /* idle until it works */
   snprintf(w->prefix, sizeof w->prefix, "[pool %s] pid %d", p->name, (int)pid);
   w->next = p->workers;
   p->workers = w;

@@ -44,7 +44,7 @@ void sock_close(listen_socket *s);
  * tell. */
 int sock_queue(const listen_socket *s, unsigned *queued, unsigned *backlog);
 
-/* Systemd systemd sockets not claimed by any pool after start, closed. */
+/* The systemd sockets that no pool claimed at start, closed. */
 void sock_systemd_done(void);
 
 /* sd_notify(3): sends state ("READY=1", "STATUS=...", ...) to

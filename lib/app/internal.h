@@ -205,6 +205,7 @@ struct fk_server {
   fk_request *queue_head, *queue_tail;
   int pool_exit;
   fk_sb_slot *sb; /* fcgikitd's scoreboard page, or NULL */
+  uint64_t sb_max_requests; /* the manager's pm.max_requests, 0 = none */
 };
 
 /* --- Cross-module calls -------------------------------------------------- */

@@ -45,6 +45,9 @@ void fk__sb_attach(fk_server *s) {
   }
   fk_sb_slot *sb = p;
   sb->version = FK_SB_VERSION;
+  /* pm.max_requests, kept to the request: the manager only sees the count
+   * at its next turn. */
+  s->sb_max_requests = sb->max_requests;
   atomic_store(&sb->last_ns, now_ns());
   atomic_store(&sb->magic, FK_SB_MAGIC);
   s->sb = sb;

@@ -44,9 +44,12 @@ typedef struct fk_sb_slot {
   uint32_t version;
   atomic_ullong served; /* requests answered */
   atomic_ullong conns_accepted;
-  atomic_uint active;   /* requests in progress */
-  atomic_uint conns;    /* connections open */
-  atomic_llong last_ns; /* CLOCK_MONOTONIC of the last request start or end */
+  atomic_uint active;    /* requests in progress */
+  atomic_uint conns;     /* connections open */
+  atomic_llong last_ns;  /* CLOCK_MONOTONIC of the last request start or end */
+  uint64_t max_requests; /* written by the manager before the worker
+                            starts: stop gracefully after this many
+                            (pm.max_requests), 0 = never */
   fk_sb_entry entries[FK_SB_ENTRIES]; /* requests past FK_SB_ENTRIES are
                                          counted in active only */
 } fk_sb_slot;

@@ -395,7 +395,8 @@ static void release_done(fk__worker *w) {
 void fk__server_count_served(fk_server *s) {
   unsigned long n = atomic_fetch_add(&s->served, 1) + 1;
   fk__sb_served(s);
-  if (s->cfg.max_requests && n == s->cfg.max_requests)
+  if ((s->cfg.max_requests && n == s->cfg.max_requests) ||
+      (s->sb_max_requests && n == s->sb_max_requests))
     fk_server_stop(s);
 }
 

@@ -248,6 +248,7 @@ int spawn_worker(manager *m, pool *p) {
   step = "scoreboard";
   if ((sb_fd = new_scoreboard(&w->sb)) < 0)
     goto fail;
+  w->sb->max_requests = pc->max_requests;
   step = "memory";
   if (asprintf(&extra[0], "%s=%d", FK_SB_ENV, SB_FD) < 0) {
     extra[0] = NULL;

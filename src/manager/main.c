@@ -100,7 +100,9 @@ static char *pid_path;
 /* Locked for as long as we run: a second fcgikitd on the same file is
  * refused, and a stale file from a crash is taken over. */
 static int pidfile_take(const char *path) {
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  /* Not through a symbolic link: whoever can write in the pid file's
+   * directory must not make us truncate another file. */
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) {
     logmsg(LOG_ERR, "pid file %s: %s", path, strerror(errno));
     return -1;
@@ -407,6 +409,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fcgikitd: configuration %s is not valid\n", file);
     return EXIT_RUN;
   }
+  m.config_path = realpath(file, NULL);
+  if (m.config_path == NULL) {
+    fprintf(stderr, "fcgikitd: %s: %s\n", file, strerror(errno));
+    config_free(&m.cfg);
+    return EXIT_RUN;
+  }
   m.as_root = geteuid() == 0;
   log_open(NULL, m.cfg.log_level);
   if (pools_check(&m, &m.cfg) < 0) {
@@ -468,5 +476,6 @@ int main(int argc, char **argv) {
   logmsg(LOG_NOTICE, "fcgikitd stopped");
   pidfile_remove();
   config_free(&m.cfg);
+  free(m.config_path);
   return 0;
 }

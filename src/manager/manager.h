@@ -68,6 +68,7 @@ struct pool {
 
 typedef struct manager {
   config cfg;
+  char *config_path; /* -c made absolute: reloads happen after chdir */
   pool *pools;
   int as_root;    /* fcgikitd runs as root: users, chroot apply */
   int allow_root; /* -R: workers may run as root */

@@ -262,7 +262,7 @@ int pools_start(manager *m) {
 void pools_reload(manager *m) {
   config next;
   char err[8192];
-  if (config_load(m->cfg.file, &next, err, sizeof err) < 0) {
+  if (config_load(m->config_path, &next, err, sizeof err) < 0) {
     logmsg(LOG_ERR, "reload refused, the running configuration stays:\n%s",
            err);
     return;

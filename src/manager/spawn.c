@@ -4,8 +4,8 @@
  * The child sets itself up in the order a careful daemon drops privileges:
  * descriptors (the pool's socket on fd 0, the log pipes on 1 and 2, the
  * scoreboard on 3, nothing else), a session of its own, umask and resource
- * limits, chroot, supplementary groups, group, user, then the working
- * directory and exec. A step that fails is reported to the manager through
+ * limits, supplementary groups (read outside the jail), chroot, group,
+ * user, then the working directory and exec. A step that fails is reported to the manager through
  * a close-on-exec pipe, so that the log names the step and the reason
  * rather than an exit status.
  */
@@ -102,14 +102,10 @@ static void child(const manager *m, const pool_config *pc, int listen_fd,
     child_fail(errfd, "rlimit_core");
   if (set_limit(RLIMIT_AS, pc->rlimit_as) < 0)
     child_fail(errfd, "rlimit_as");
-  if (pc->chroot) {
-    if (chroot(pc->chroot) < 0)
-      child_fail(errfd, "chroot");
-    if (chdir("/") < 0)
-      child_fail(errfd, "chdir /");
-  }
+  /* Supplementary groups before the chroot: initgroups() reads the group
+   * database, which inside the jail is whatever its owner wrote. */
+  gid_t gid = pc->gid;
   if (m->as_root) {
-    gid_t gid = pc->gid;
     if (pc->ngroups >= 0) {
       if (setgroups((size_t)pc->ngroups, pc->groups) < 0)
         child_fail(errfd, "setgroups");
@@ -119,6 +115,14 @@ static void child(const manager *m, const pool_config *pc, int listen_fd,
     } else if (setgroups(0, NULL) < 0) {
       child_fail(errfd, "setgroups");
     }
+  }
+  if (pc->chroot) {
+    if (chroot(pc->chroot) < 0)
+      child_fail(errfd, "chroot");
+    if (chdir("/") < 0)
+      child_fail(errfd, "chdir /");
+  }
+  if (m->as_root) {
     if ((pc->has_user || pc->has_group) && setresgid(gid, gid, gid) < 0)
       child_fail(errfd, "setresgid");
     if (pc->has_user && setresuid(pc->uid, pc->uid, pc->uid) < 0)
@@ -145,6 +149,22 @@ static size_t count(char **v) {
   return n;
 }
 
+static int same_name(const char *a, const char *b) {
+  size_t n = strcspn(a, "=");
+  return strncmp(a, b, n) == 0 && b[n] == '=';
+}
+
+/* An inherited variable that env[] or our own settings set again. */
+static int overridden(const pool_config *pc, char *extra[3], const char *var) {
+  for (char **e = pc->env; e && *e; e++)
+    if (same_name(*e, var))
+      return 1;
+  for (int i = 0; i < 3; i++)
+    if (extra[i] && same_name(extra[i], var))
+      return 1;
+  return 0;
+}
+
 /* The worker's environment: env[] (and, without clear_env, ours), the
  * scoreboard, and the settings other FastCGI programs read. Strings are
  * the configuration's or ours; only the vector and three values are
@@ -157,7 +177,8 @@ static char **build_env(const pool_config *pc, char *extra[3]) {
   size_t k = 0;
   if (!pc->clear_env)
     for (char **e = environ; *e; e++)
-      if (strncmp(*e, "LISTEN_", 7) != 0 && strncmp(*e, "NOTIFY_SOCKET=", 14))
+      if (strncmp(*e, "LISTEN_", 7) != 0 &&
+          strncmp(*e, "NOTIFY_SOCKET=", 14) != 0 && !overridden(pc, extra, *e))
         env[k++] = *e;
   for (char **e = pc->env; e && *e; e++)
     env[k++] = *e;

@@ -576,6 +576,63 @@ app_conns() {
 }
 app_conn_count() { app_conns "$@" | grep -c . || true; }
 
+# --- Tests of many checks -----------------------------------------------------
+# A failed check is reported and counted and the others still run, so that
+# one run shows every misbehaviour; checks_done fails the test at the end
+# when any did.
+PROBLEMS=0
+PROBLEMS_SEEN=0
+problem() {
+  printf 'FAIL: %s: %s\n' "$FK_TEST_NAME" "$*" >&2
+  PROBLEMS=$((PROBLEMS + 1))
+}
+
+# passed WHAT: "ok: WHAT" when no check failed since the last passed call,
+# else a line saying WHAT did not pass.
+passed() {
+  if [ "$PROBLEMS" = "$PROBLEMS_SEEN" ]; then
+    ok "$*"
+  else
+    note "NOT ok ($((PROBLEMS - PROBLEMS_SEEN)) failed): $*"
+  fi
+  PROBLEMS_SEEN=$PROBLEMS
+}
+
+checks_done() {
+  [ "$PROBLEMS" = 0 ] || fail "$PROBLEMS checks failed (each reported above)"
+}
+
+# snip FILE [BYTES]: the start of FILE on one line, for messages.
+snip() { head -c "${2:-300}" "$1" 2>/dev/null | tr '\n\r' '|~' || true; }
+
+# has_line FILE LINE WHAT / lacks_line FILE LINE WHAT: a whole line;
+# has_text FILE TEXT WHAT: anywhere; has_re / lacks_re FILE ERE WHAT.
+has_line() {
+  grep -a -q -x -F -e "$2" "$1" || problem "$3: expected a line '$2' in ${1#"$T"/}: $(snip "$1")"
+}
+lacks_line() {
+  if grep -a -q -x -F -e "$2" "$1"; then
+    problem "$3: unexpected line '$2' in ${1#"$T"/}"
+  fi
+}
+has_text() {
+  grep -a -q -F -e "$2" "$1" || problem "$3: no '$2' in ${1#"$T"/}: $(snip "$1" 500)"
+}
+has_re() {
+  grep -a -q -E -e "$2" "$1" || problem "$3: nothing matches /$2/ in ${1#"$T"/}: $(snip "$1")"
+}
+lacks_re() {
+  if grep -a -q -E -e "$2" "$1"; then
+    problem "$3: unexpected /$2/ in ${1#"$T"/}: $(grep -a -E -e "$2" "$1" | head -n 3 | tr '\n' '|')"
+  fi
+}
+
+# Milliseconds, without starting a process (bash 5's EPOCHREALTIME).
+now_ms() {
+  local t=${EPOCHREALTIME/[.,]/}
+  echo $((t / 1000))
+}
+
 # --- Self-test, when run directly --------------------------------------------
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

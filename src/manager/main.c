@@ -4,7 +4,7 @@
  *
  *   fcgikitd [-FRt] [-c FILE]
  *
- * main() is the checklist: read and check the configuration (-t stops
+ * run() is the checklist: read and check the configuration (-t stops
  * there), open the log, take the pid file, leave the terminal, open every
  * pool's socket and start its workers, say ready, then supervise until
  * SIGTERM. Signals reach the loop through a self-pipe; nothing but a
@@ -370,6 +370,81 @@ static int serve(manager *m) {
   return 0;
 }
 
+/* Steps 1 to 4 of the checklist; main() frees what they leave. */
+static int run(manager *m, const char *file, int test, int foreground) {
+  /* 1. The configuration, checked against who we are. */
+  static char err[8192];
+  if (config_load(file, &m->cfg, err, sizeof err) < 0) {
+    fprintf(stderr, "%s\n", err);
+    fprintf(stderr, "fcgikitd: configuration %s is not valid\n", file);
+    return EXIT_RUN;
+  }
+  m->config_path = realpath(file, NULL);
+  if (m->config_path == NULL) {
+    fprintf(stderr, "fcgikitd: %s: %s\n", file, strerror(errno));
+    return EXIT_RUN;
+  }
+  m->as_root = geteuid() == 0;
+  log_open(NULL, m->cfg.log_level);
+  if (pools_check(m, &m->cfg) < 0) {
+    fprintf(stderr, "fcgikitd: configuration %s is not valid\n", file);
+    return EXIT_RUN;
+  }
+  if (test) {
+    printf("fcgikitd: configuration %s is valid (%zu pool%s)\n", file,
+           m->cfg.npools, m->cfg.npools == 1 ? "" : "s");
+    return 0;
+  }
+
+  /* 2. The log and the pid file, still on the terminal, so that a mistake
+   * in either is seen. */
+  const char *log_to = m->cfg.error_log;
+  if (log_to == NULL && !foreground)
+    log_to = "syslog";
+  if (log_open(log_to, m->cfg.log_level) < 0) {
+    fprintf(stderr, "fcgikitd: error_log %s: %s\n", log_to, strerror(errno));
+    return EXIT_RUN;
+  }
+  if (m->cfg.pid_file && pidfile_take(m->cfg.pid_file) < 0) {
+    fprintf(stderr, "fcgikitd: cannot take the pid file %s\n", m->cfg.pid_file);
+    return EXIT_RUN;
+  }
+  if (setup_signals() < 0) {
+    fprintf(stderr, "fcgikitd: signals: %s\n", strerror(errno));
+    return EXIT_RUN;
+  }
+  sock_systemd_init();
+
+  /* 3. Away from the terminal, then the pools. */
+  int ready_fd = foreground ? -1 : daemonize();
+  m->now_ns = mono_ns();
+  if (pools_start(m) < 0 ||
+      (m->cfg.status_listen && status_open(m, m->cfg.status_listen) < 0)) {
+    fprintf(stderr, "fcgikitd: could not start; see the log\n");
+    m->stopping = 1;
+    pools_stop(m);
+    serve(m); /* reaps what started */
+    pools_free(m);
+    pidfile_remove();
+    report_start(ready_fd, EXIT_RUN);
+    return EXIT_RUN;
+  }
+  sock_systemd_done();
+  pidfile_write();
+  logmsg(LOG_NOTICE, "fcgikitd %s started, pid %d, %zu pool%s", FK_VERSION,
+         (int)getpid(), m->cfg.npools, m->cfg.npools == 1 ? "" : "s");
+  notify("READY=1\nSTATUS=serving");
+  report_start(ready_fd, 0);
+
+  /* 4. Supervise until stopped. */
+  serve(m);
+  status_close(m);
+  pools_free(m);
+  logmsg(LOG_NOTICE, "fcgikitd stopped");
+  pidfile_remove();
+  return 0;
+}
+
 /* --- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
@@ -402,80 +477,8 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
 
-  /* 1. The configuration, checked against who we are. */
-  static char err[8192];
-  if (config_load(file, &m.cfg, err, sizeof err) < 0) {
-    fprintf(stderr, "%s\n", err);
-    fprintf(stderr, "fcgikitd: configuration %s is not valid\n", file);
-    return EXIT_RUN;
-  }
-  m.config_path = realpath(file, NULL);
-  if (m.config_path == NULL) {
-    fprintf(stderr, "fcgikitd: %s: %s\n", file, strerror(errno));
-    config_free(&m.cfg);
-    return EXIT_RUN;
-  }
-  m.as_root = geteuid() == 0;
-  log_open(NULL, m.cfg.log_level);
-  if (pools_check(&m, &m.cfg) < 0) {
-    fprintf(stderr, "fcgikitd: configuration %s is not valid\n", file);
-    config_free(&m.cfg);
-    return EXIT_RUN;
-  }
-  if (test) {
-    printf("fcgikitd: configuration %s is valid (%zu pool%s)\n", file,
-           m.cfg.npools, m.cfg.npools == 1 ? "" : "s");
-    config_free(&m.cfg);
-    return 0;
-  }
-
-  /* 2. The log and the pid file, still on the terminal, so that a mistake
-   * in either is seen. */
-  const char *log_to = m.cfg.error_log;
-  if (log_to == NULL && !foreground)
-    log_to = "syslog";
-  if (log_open(log_to, m.cfg.log_level) < 0) {
-    fprintf(stderr, "fcgikitd: error_log %s: %s\n", log_to, strerror(errno));
-    return EXIT_RUN;
-  }
-  if (m.cfg.pid_file && pidfile_take(m.cfg.pid_file) < 0) {
-    fprintf(stderr, "fcgikitd: cannot take the pid file %s\n", m.cfg.pid_file);
-    return EXIT_RUN;
-  }
-  if (setup_signals() < 0) {
-    fprintf(stderr, "fcgikitd: signals: %s\n", strerror(errno));
-    return EXIT_RUN;
-  }
-  sock_systemd_init();
-
-  /* 3. Away from the terminal, then the pools. */
-  int ready_fd = foreground ? -1 : daemonize();
-  m.now_ns = mono_ns();
-  if (pools_start(&m) < 0 ||
-      (m.cfg.status_listen && status_open(&m, m.cfg.status_listen) < 0)) {
-    fprintf(stderr, "fcgikitd: could not start; see the log\n");
-    m.stopping = 1;
-    pools_stop(&m);
-    serve(&m); /* reaps what started */
-    pools_free(&m);
-    pidfile_remove();
-    report_start(ready_fd, EXIT_RUN);
-    return EXIT_RUN;
-  }
-  sock_systemd_done();
-  pidfile_write();
-  logmsg(LOG_NOTICE, "fcgikitd %s started, pid %d, %zu pool%s", FK_VERSION,
-         (int)getpid(), m.cfg.npools, m.cfg.npools == 1 ? "" : "s");
-  notify("READY=1\nSTATUS=serving");
-  report_start(ready_fd, 0);
-
-  /* 4. Supervise until stopped. */
-  serve(&m);
-  status_close(&m);
-  pools_free(&m);
-  logmsg(LOG_NOTICE, "fcgikitd stopped");
-  pidfile_remove();
+  int status = run(&m, file, test, foreground);
   config_free(&m.cfg);
   free(m.config_path);
-  return 0;
+  return status;
 }

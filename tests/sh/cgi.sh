@@ -77,35 +77,6 @@ IS_ROOT=0
 
 # --- Checking ---------------------------------------------------------------
 
-# A failed check is reported and counted and the others still run, so one
-# run shows every misbehaviour; the test fails at the end.
-PROBLEMS=0
-problem() {
-  printf 'FAIL: %s: %s\n' "$FK_TEST_NAME" "$*" >&2
-  PROBLEMS=$((PROBLEMS + 1))
-}
-
-# passed WHAT: "ok: WHAT" when no check failed since the last passed call,
-# else a line saying WHAT did not pass.
-SEEN=0
-passed() {
-  if [ "$PROBLEMS" = "$SEEN" ]; then
-    ok "$*"
-  else
-    note "NOT ok ($((PROBLEMS - SEEN)) failed): $*"
-  fi
-  SEEN=$PROBLEMS
-}
-
-# Milliseconds, without starting a process (bash 5's EPOCHREALTIME).
-now_ms() {
-  local t=${EPOCHREALTIME/[.,]/}
-  echo $((t / 1000))
-}
-
-# snip FILE: the start of FILE on one line, for messages.
-snip() { head -c "${2:-300}" "$1" 2>/dev/null | tr '\n\r' '|~' || true; }
-
 # req NAME ARG...: `fcgikit request ARG...`, bounded by REQ_BOUND seconds
 # (default 60: a "does not hang" bound, never a timing assertion); its
 # stdout in $T/NAME.out, stderr in $T/NAME.err. Sets RC (124: killed at
@@ -163,19 +134,6 @@ expect_status() {
     problem "$what: status ${got:-none}, not $want: $(snip "$T/$name.out")"
     return 1
   fi
-}
-
-# has_line FILE LINE WHAT / lacks_line FILE LINE WHAT / has_re FILE ERE WHAT
-has_line() {
-  grep -a -q -x -F -e "$2" "$1" || problem "$3: expected a line '$2' in ${1#"$T"/}: $(snip "$1")"
-}
-lacks_line() {
-  if grep -a -q -x -F -e "$2" "$1"; then
-    problem "$3: unexpected line '$2' in ${1#"$T"/}"
-  fi
-}
-has_re() {
-  grep -a -q -E -e "$2" "$1" || problem "$3: nothing matches /$2/ in ${1#"$T"/}: $(snip "$1")"
 }
 
 # same FILE1 FILE2 WHAT
@@ -1195,5 +1153,5 @@ no_sanitizer_reports
 hits=$(grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.err 2>/dev/null || true)
 [ -z "$hits" ] || problem "sanitizer reports in: $hits"
 
-[ "$PROBLEMS" = 0 ] || fail "$PROBLEMS checks failed (each reported above)"
+checks_done
 ok "all checks passed"

@@ -50,14 +50,6 @@ EX=$FK_BUILD/examples
 
 # --- Checking ---------------------------------------------------------------------
 
-# A failed check is reported and counted, and the others still run, so that
-# one run shows every misbehaviour; the test fails at the end.
-PROBLEMS=0
-problem() {
-  printf 'FAIL: %s: %s\n' "$FK_TEST_NAME" "$*" >&2
-  PROBLEMS=$((PROBLEMS + 1))
-}
-
 # run NAME CMD [ARG...]: runs CMD with standard input from /dev/null (or
 # from the file $RUN_STDIN, through a pipe), its standard output in
 # $T/NAME.out and standard error in $T/NAME.err. RC is its exit status;
@@ -96,21 +88,6 @@ expect_rc() {
     problem "$2: expected exit $1: $(last_run)"
     return 1
   fi
-}
-
-# has_line FILE LINE WHAT / lacks_line FILE LINE WHAT
-has_line() {
-  grep -a -q -x -F -e "$2" "$1" || problem "$3: expected a line '$2' in ${1#"$T"/}"
-}
-lacks_line() {
-  if grep -a -q -x -F -e "$2" "$1"; then
-    problem "$3: unexpected line '$2' in ${1#"$T"/}"
-  fi
-}
-
-# has_re FILE ERE WHAT: some line of FILE matches ERE.
-has_re() {
-  grep -a -q -E -e "$2" "$1" || problem "$3: nothing matches /$2/ in ${1#"$T"/}: $(head -c 300 "$1" | tr '\n' '|')"
 }
 
 # empty FILE WHAT
@@ -932,5 +909,5 @@ no_sanitizer_reports
 hits=$(grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.err 2>/dev/null || true)
 [ -z "$hits" ] || problem "sanitizer reports from fcgikit in: $hits"
 
-[ "$PROBLEMS" = 0 ] || fail "$PROBLEMS checks failed (each reported above)"
+checks_done
 ok "all checks passed"

@@ -79,32 +79,6 @@ T0=$(date +%s)
 
 # --- Checking ---------------------------------------------------------------
 
-# A failed check is reported and counted and the others still run, so one
-# run shows every misbehaviour; the test fails at the end.
-PROBLEMS=0
-problem() {
-  printf 'FAIL: %s: %s\n' "$FK_TEST_NAME" "$*" >&2
-  PROBLEMS=$((PROBLEMS + 1))
-}
-
-# passed WHAT: "ok: WHAT" when no check failed since the last passed call.
-SEEN=0
-passed() {
-  local at="[at $(($(date +%s) - T0)) s]"
-  if [ "$PROBLEMS" = "$SEEN" ]; then
-    ok "$* $at"
-  else
-    note "NOT ok ($((PROBLEMS - SEEN)) failed): $* $at"
-  fi
-  SEEN=$PROBLEMS
-}
-
-# Milliseconds, without starting a process (bash 5's EPOCHREALTIME).
-now_ms() {
-  local t=${EPOCHREALTIME/[.,]/}
-  echo $((t / 1000))
-}
-
 # wait_until SECONDS CMD [ARG...]: runs CMD every 0.1 s until it succeeds
 # (returns 0) or SECONDS have passed (returns 1). The arguments are
 # expanded once: a condition with $(...) goes in eval '...'.
@@ -116,9 +90,6 @@ wait_until() {
     sleep 0.1
   done
 }
-
-# snip FILE: the start of FILE on one line, for messages.
-snip() { head -c "${2:-300}" "$1" 2>/dev/null | tr '\n\r' '|~' || true; }
 
 # Our workers still running, by their command line (see PROBE).
 leftover_workers() { pgrep -f "^(/bin/sh -c sleep [0-9.]+; exec )?$T/bin/probe" || true; }
@@ -803,5 +774,5 @@ left=$(leftover_workers | xargs)
 [ -z "$left" ] || problem "workers still running after every fcgikitd stopped: $left"
 no_sanitizer_reports
 
-[ "$PROBLEMS" = 0 ] || fail "$PROBLEMS checks failed (each reported above)"
+checks_done
 ok "all checks passed"

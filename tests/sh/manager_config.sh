@@ -53,27 +53,6 @@ ROOT_OPT=()
 
 # --- Checking (as tests/sh/cgi.sh) ----------------------------------------------
 
-PROBLEMS=0
-problem() {
-  printf 'FAIL: %s: %s\n' "$FK_TEST_NAME" "$*" >&2
-  PROBLEMS=$((PROBLEMS + 1))
-}
-SEEN=0
-passed() {
-  if [ "$PROBLEMS" = "$SEEN" ]; then
-    ok "$*"
-  else
-    note "NOT ok ($((PROBLEMS - SEEN)) failed): $*"
-  fi
-  SEEN=$PROBLEMS
-}
-
-snip() { head -c "${2:-300}" "$1" 2>/dev/null | tr '\n\r' '|~' || true; }
-
-has_text() {
-  grep -a -q -F -e "$2" "$1" || problem "$3: no '$2' in ${1#"$T"/}: $(snip "$1" 500)"
-}
-
 # The program the pools run: a copy, so that what runs from $T is ours.
 mkdir "$T/bin" "$T/run" "$T/conf"
 cp "$FK_BUILD/tests/probe" "$T/bin/app"
@@ -498,5 +477,5 @@ stop_pid "$ECHO" || true
 KEEP=""
 nothing_left "at the end" "$CONF"
 no_sanitizer_reports
-[ "$PROBLEMS" = 0 ] || fail "$PROBLEMS checks failed (each reported above)"
+checks_done
 ok "all checks passed"

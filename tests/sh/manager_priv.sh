@@ -71,35 +71,6 @@ fi
 
 # --- Checking (as tests/sh/cgi.sh) --------------------------------------------
 
-PROBLEMS=0
-problem() {
-  printf 'FAIL: %s: %s\n' "$FK_TEST_NAME" "$*" >&2
-  PROBLEMS=$((PROBLEMS + 1))
-}
-SEEN=0
-passed() {
-  if [ "$PROBLEMS" = "$SEEN" ]; then
-    ok "$*"
-  else
-    note "NOT ok ($((PROBLEMS - SEEN)) failed): $*"
-  fi
-  SEEN=$PROBLEMS
-}
-
-snip() { head -c "${2:-300}" "$1" 2>/dev/null | tr '\n\r' '|~' || true; }
-
-has_line() {
-  grep -a -q -x -F -e "$2" "$1" || problem "$3: expected a line '$2' in ${1#"$T"/}: $(snip "$1")"
-}
-lacks_re() {
-  if grep -a -q -E -e "$2" "$1"; then
-    problem "$3: unexpected /$2/ in ${1#"$T"/}: $(grep -a -E -e "$2" "$1" | head -n 3 | tr '\n' '|')"
-  fi
-}
-has_text() {
-  grep -a -q -F -e "$2" "$1" || problem "$3: no '$2' in ${1#"$T"/}: $(snip "$1" 500)"
-}
-
 # req NAME ADDRESS URI: one request; the body in $T/NAME.out, stderr in
 # $T/NAME.err, the exit status in RC.
 req() {
@@ -761,5 +732,5 @@ passed "9: a pid file name linked elsewhere by the workers' user is not written 
 
 no_leftovers "at the end"
 no_sanitizer_reports
-[ "$PROBLEMS" = 0 ] || fail "$PROBLEMS checks failed (each reported above)"
+checks_done
 ok "all checks passed"

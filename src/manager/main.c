@@ -306,8 +306,11 @@ static void build_pollset(manager *m, pollset *ps) {
           pollset_add(ps, w->out_fd[i], w, NULL);
       live += !w->stopping;
     }
-    /* ondemand: the first connection starts a worker. */
-    if (p->pc && p->pc->pm == PM_ONDEMAND && live == 0 && !m->stopping)
+    /* ondemand: the first connection starts a worker; not while its
+     * start is held back, or poll would report the same connection in a
+     * loop. */
+    if (p->pc && p->pc->pm == PM_ONDEMAND && live == 0 && !m->stopping &&
+        m->now_ns >= p->next_spawn_ns)
       pollset_add(ps, p->sock.fd, NULL, p);
   }
 }

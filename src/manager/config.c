@@ -297,19 +297,44 @@ static int parse_rlimit(const char *s, int bytes, uint64_t *out) {
 }
 
 /* path made absolute against the file's directory; "./" in front dropped. */
+/* Removes "." and ".." components and repeated slashes from an absolute
+ * path, in place, so that messages, the status and ss(8) show the path a
+ * reader expects. ".." is taken by name: the configuration's directory is
+ * already free of symbolic links. */
+static void normalize(char *path) {
+  char *out = path;
+  const char *in = path;
+  while (*in) {
+    while (*in == '/')
+      in++;
+    const char *end = strchr(in, '/');
+    size_t n = end ? (size_t)(end - in) : strlen(in);
+    if (n == 0 || (n == 1 && in[0] == '.')) {
+      /* nothing */
+    } else if (n == 2 && in[0] == '.' && in[1] == '.') {
+      while (out > path && *--out != '/')
+        ;
+    } else {
+      *out++ = '/';
+      memmove(out, in, n);
+      out += n;
+    }
+    in += n;
+  }
+  if (out == path)
+    *out++ = '/';
+  *out = '\0';
+}
+
 static char *absolute(const parser *p, const char *path) {
-  if (path[0] == '/')
-    return strdup(path);
-  while (path[0] == '.' && path[1] == '/')
-    path += 2;
-  size_t dlen = strlen(p->dir), plen = strlen(path);
+  size_t dlen = path[0] == '/' ? 0 : strlen(p->dir), plen = strlen(path);
   char *r = malloc(dlen + plen + 2);
   if (r == NULL)
     return NULL;
   memcpy(r, p->dir, dlen);
-  if (dlen == 0 || r[dlen - 1] != '/')
-    r[dlen++] = '/';
-  memcpy(r + dlen, path, plen + 1);
+  r[dlen] = '/';
+  memcpy(r + dlen + 1, path, plen + 1);
+  normalize(r);
   return r;
 }
 

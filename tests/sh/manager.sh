@@ -46,6 +46,9 @@
 #      live fcgikitd; requests work; SIGTERM stops it and removes the file
 #   17 -t on a good configuration exits 0 and says "valid"; a bad one
 #      exits 1 naming the key; bad usage exits 2
+#   18 examples/fcgikitd.conf, unchanged, in a copy of the project's
+#      layout: as root its worker runs as nobody, and started as nobody it
+#      runs too; both answer
 #
 # Checks run in the order 17, 1-3, 7, 4, 11, 13, 12, 5, 6, 8-10, 14-16:
 # the crash loop of 7 runs during 1-3, and 11 to 13 use the instance of
@@ -763,6 +766,47 @@ else
   problem "16: no pid in the pid file: '$dpid'"
 fi
 passed "16: daemon mode: ready on return, pid file $dpid, requests answered, SIGTERM removes the pid file"
+
+# --- 18: examples/fcgikitd.conf as it is ---------------------------------------
+
+# The example names the project's build directory relative to itself: a
+# copy of examples/ and of the echo program in the same layout under $T.
+EX=$T/ex
+mkdir -p "$EX/examples" "$EX/build/examples"
+cp "$FK_SOURCE/examples/fcgikitd.conf" "$EX/examples/"
+cp "$FK_BUILD/examples/echo" "$EX/build/examples/echo"
+chmod 755 "$T" "$EX" "$EX/examples" "$EX/build" "$EX/build/examples"
+# run_example CMD...: starts it, asks the pool once, stops it; the worker's
+# user in EX_USER.
+run_example() {
+  EX_USER=
+  start_bg example "$@" -F -c "$EX/examples/fcgikitd.conf"
+  local epid=$STARTED_PID
+  if wait_for_socket "$EX/build/echo.sock" "$epid" 30; then
+    req r18 ex/build/echo /hello
+    grep -a -q -x 'REQUEST_URI=/hello' "$T/r18.out" ||
+      problem "18: ($*) no echo of the request: exit $RC: $(snip "$T/r18.out") $(snip "$T/r18.err")"
+    EX_USER=$(ps -o user= --ppid "$epid" | sort -u | xargs)
+  else
+    problem "18: ($*) the example's socket never appeared: $(snip "$T/example.log" 500)"
+  fi
+  stop_pid "$epid" || problem "18: ($*) fcgikitd exited $? on SIGTERM"
+}
+if [ "$(id -u)" = 0 ]; then
+  run_example "$FKD"
+  [ "$EX_USER" = nobody ] || problem "18: started as root, the example's workers run as '$EX_USER', not nobody"
+  if command -v setpriv >/dev/null; then
+    chown -R nobody:nogroup "$EX"
+    run_example setpriv --reuid=nobody --regid=nogroup --clear-groups "$FKD"
+    [ "$EX_USER" = nobody ] || problem "18: started as nobody, the workers run as '$EX_USER'"
+  else
+    note "18: no setpriv: the example not run as an ordinary user"
+  fi
+else
+  run_example "$FKD"
+  [ "$EX_USER" = "$(id -un)" ] || problem "18: the example's workers run as '$EX_USER', not $(id -un)"
+fi
+passed "18: examples/fcgikitd.conf works as it is, started as root (workers as nobody) and as an ordinary user"
 
 # --- The end: nothing left ------------------------------------------------------
 

@@ -660,7 +660,12 @@ int cmd_bench(int argc, char **argv) {
   }
   if (tty)
     fprintf(stderr, "\r%60s\r", "");
-  uint64_t end = now_ns();
+  /* The run ends with its last answer: time spent waiting at the end for
+   * requests that never came back (--grace) is not serving time, and
+   * counting it would understate a backend that leaves some unanswered. */
+  uint64_t end = now_ns(), last = atomic_load(&last_answer_ns);
+  if (last > start && last < end)
+    end = last;
   t.seconds = (double)(end - start) / 1e9;
   for (unsigned i = 0; i < cfg.threads; i++) {
     worker *w = &workers[i];

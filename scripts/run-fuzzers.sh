@@ -19,9 +19,12 @@ for target in "$build"/fuzz/fuzz_*; do
   [ -d "$corpus" ] || corpus=""
   work="$build/fuzz/work-$name"
   mkdir -p "$work"
+  # A target's own dictionary when it has one, else the protocol's.
+  dict="$src/fuzz/${name#fuzz_}.dict"
+  [ -f "$dict" ] || dict="$src/fuzz/fastcgi.dict"
   echo "fuzz: $name for ${seconds}s"
   "$target" -max_total_time="$seconds" -print_final_stats=0 \
-    -dict="$src/fuzz/fastcgi.dict" "$work" ${corpus:+"$corpus"} 2>"$build/fuzz/$name.log" || {
+    -dict="$dict" "$work" ${corpus:+"$corpus"} 2>"$build/fuzz/$name.log" || {
     tail -n 40 "$build/fuzz/$name.log"
     echo "fuzz: $name FAILED (see $build/fuzz/$name.log)"
     exit 1

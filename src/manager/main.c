@@ -355,8 +355,10 @@ static int serve(manager *m) {
       int fd = ps.fds[i].fd;
       if (fd == sig_pipe[0]) {
         handle_signals(m);
-        build_pollset(m, &ps); /* reaped workers' pipes are closed */
-        break;
+        /* A worker that exited is replaced now, not at the next tick:
+         * under load a recycled php-cgi is missed within milliseconds. */
+        next_tick = 0;
+        break; /* reaped workers' pipes are closed: poll anew */
       } else if (fd == m->status_fd) {
         status_serve(m);
       } else if (ps.owners[i]) {

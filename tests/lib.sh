@@ -477,13 +477,26 @@ PY
 
 # --- nginx -----------------------------------------------------------------------
 
-# Modules an nginx build can leave out: their temp paths are set only when
-# they are there, or the config would not parse.
-nginx_temp_paths() {
+# nginx_conf_head CONNECTIONS: the start of a private nginx.conf, up to
+# and including "http {" and its temporary paths, all under $T/nginx
+# (start_nginx makes it): the tests write the rest. As root, nginx's workers would run as
+# nobody, which can reach neither the tests' root-owned sockets nor $T:
+# they run as root too. A temporary path is named only for the modules this
+# nginx has (nginx-light has no proxy, uwsgi or scgi).
+nginx_conf_head() {
   local v kind
+  [ "$(id -u)" = 0 ] && echo "user root root;"
+  cat <<EOF
+worker_processes 1;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx-error.log info;
+events { worker_connections $1; }
+http {
+    access_log $T/nginx-access.log;
+    client_body_temp_path $T/nginx/client_body;
+    fastcgi_temp_path $T/nginx/fastcgi;
+EOF
   v=$(nginx -V 2>&1)
-  echo "    client_body_temp_path $T/nginx/client_body;"
-  echo "    fastcgi_temp_path $T/nginx/fastcgi;"
   for kind in proxy uwsgi scgi; do
     case $v in
       *"--without-http_${kind}_module"*) ;;
@@ -501,6 +514,7 @@ start_nginx() {
   for attempt in 1 2 3 4 5; do
     pick_port
     HTTP_PORT=$PICKED_PORT
+    mkdir -p "$T/nginx"
     write_conf "$HTTP_PORT"
     nginx -t -q -p "$T/nginx" -c "$T/nginx/nginx.conf" -e "$T/nginx-error.log" ||
       fail "nginx rejects the test config ($T/nginx/nginx.conf)"

@@ -153,21 +153,10 @@ done
 # --- nginx ---------------------------------------------------------------------
 
 write_conf() {
-  local http_port=$1 temp
-  temp=$(nginx_temp_paths)
-  mkdir -p "$T/nginx"
+  local http_port=$1
   {
-    # As root the workers would run as nobody, which cannot connect to the
-    # root-owned 0660 sockets fcgikitd makes.
-    [ "$(id -u)" = 0 ] && echo "user root root;"
+    nginx_conf_head 256
     cat <<EOF
-worker_processes 1;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx-error.log info;
-events { worker_connections 256; }
-http {
-    access_log $T/nginx-access.log;
-$temp
     client_max_body_size 10m;
 
     server {

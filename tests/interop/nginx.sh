@@ -45,21 +45,10 @@ KA_PORT=$PICKED_PORT
 # (No $(...) inside the here-document: bash parses those when it expands
 # the document, and a signal trap that runs meanwhile fails to parse.)
 write_conf() {
-  local http_port=$1 temp
-  temp=$(nginx_temp_paths)
-  mkdir -p "$T/nginx"
+  local http_port=$1
   {
-    # As root the workers would run as nobody, which cannot connect to the
-    # root-owned 0755 sockets the examples create.
-    [ "$(id -u)" = 0 ] && echo "user root root;"
+    nginx_conf_head 64
     cat <<EOF
-worker_processes 1;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx-error.log info;
-events { worker_connections 64; }
-http {
-    access_log $T/nginx-access.log;
-$temp
     client_max_body_size 20m;
 
     upstream ka_unix {

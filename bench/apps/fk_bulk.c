@@ -4,11 +4,11 @@
  *   fk_bulk SOCKET_PATH
  *
  * GET /?N answers N bytes of body (text/plain, 'x' repeated), written 64 KiB
- * at a time from one static buffer. POST reads the whole body with
- * fk_read() and throws it away, then answers the number of bytes read.
- * One I/O thread; everything else at its defaults, so a body past
- * body_memory (1 MiB) goes through the spill file in $TMPDIR as it would
- * for any application.
+ * at a time from one static buffer. POST reads the body with fk_read() as
+ * it arrives (stream_body: the handler starts once PARAMS is complete, and
+ * at most body_memory unread bytes are held) and throws it away, then
+ * answers the number of bytes read. One I/O thread and one handler
+ * thread; everything else at its defaults.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -68,6 +68,8 @@ int main(int argc, char **argv) {
   fk_config cfg;
   fk_config_init(&cfg);
   cfg.threads = 1;
+  cfg.handler_threads = 1;
+  cfg.stream_body = 1;
   fk_server *s = NULL;
   int rc = fk_server_new(&s, &cfg);
   if (rc == FK_OK)

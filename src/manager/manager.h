@@ -112,6 +112,9 @@ void pools_free(manager *m);
 /* A worker's state as the status shows it. */
 const char *worker_state(const manager *m, const worker *w);
 int worker_reports(const worker *w);
+/* The requests w has in progress, each copied whole from its scoreboard
+ * (none for a worker that does not report). Returns how many. */
+unsigned worker_requests(const worker *w, fk_sb_entry out[FK_SB_ENTRIES]);
 
 /* status.c */
 int status_open(manager *m, const char *path);

@@ -33,6 +33,34 @@ int worker_reports(const worker *w) {
   return w->sb && atomic_load(&w->sb->magic) == FK_SB_MAGIC;
 }
 
+/* A consistent copy of entry e, or 0 when it holds no request. The
+ * worker writes while we read: its sequence number, unchanged and even
+ * around the copy, says the copy is whole. */
+static int read_entry(fk_sb_entry *e, fk_sb_entry *copy) {
+  for (int tries = 0; tries < 4; tries++) {
+    unsigned seq = atomic_load(&e->seq);
+    if (atomic_load(&e->busy) != 2 || (seq & 1))
+      return 0;
+    copy->start_ns = e->start_ns;
+    memcpy(copy->method, e->method, sizeof copy->method);
+    memcpy(copy->uri, e->uri, sizeof copy->uri);
+    copy->method[sizeof copy->method - 1] = '\0';
+    copy->uri[sizeof copy->uri - 1] = '\0';
+    if (atomic_load(&e->seq) == seq && atomic_load(&e->busy) == 2)
+      return 1;
+  }
+  return 0;
+}
+
+unsigned worker_requests(const worker *w, fk_sb_entry out[FK_SB_ENTRIES]) {
+  unsigned n = 0;
+  if (!worker_reports(w))
+    return 0;
+  for (unsigned i = 0; i < FK_SB_ENTRIES; i++)
+    n += (unsigned)read_entry(&w->sb->entries[i], &out[n]);
+  return n;
+}
+
 /* CPU time from /proc/PID/stat, for workers that do not report. */
 static void update_cpu(manager *m, worker *w) {
   char path[64], buf[1024];
@@ -432,28 +460,20 @@ static int check_timeouts(manager *m, pool *p, worker *w) {
   unsigned limit = p->pc->request_timeout_ms;
   if (limit == 0)
     return 0;
-  for (unsigned i = 0; i < FK_SB_ENTRIES; i++) {
-    fk_sb_entry *e = &w->sb->entries[i];
-    unsigned seq = atomic_load(&e->seq);
-    if (atomic_load(&e->busy) != 2 || (seq & 1))
+  fk_sb_entry reqs[FK_SB_ENTRIES];
+  unsigned n = worker_requests(w, reqs);
+  for (unsigned i = 0; i < n; i++) {
+    int64_t ran = m->now_ns - reqs[i].start_ns;
+    if (ran <= (int64_t)limit * MS)
       continue;
-    int64_t start = e->start_ns;
-    char method[FK_SB_METHOD], uri[FK_SB_URI];
-    memcpy(method, e->method, sizeof method);
-    memcpy(uri, e->uri, sizeof uri);
-    method[sizeof method - 1] = uri[sizeof uri - 1] = '\0';
-    if (atomic_load(&e->seq) != seq || atomic_load(&e->busy) != 2)
-      continue;
-    if (m->now_ns - start > (int64_t)limit * MS) {
-      logmsg(LOG_WARNING,
-             "%s: request \"%s %s\" running for %.1f s "
-             "(request_terminate_timeout): killed",
-             w->prefix, method, uri, (double)(m->now_ns - start) / 1e9);
-      p->timeouts++;
-      stop_worker(m, w, "request_terminate_timeout");
-      kill(w->pid, SIGKILL);
-      return 1;
-    }
+    logmsg(LOG_WARNING,
+           "%s: request \"%s %s\" running for %.1f s "
+           "(request_terminate_timeout): killed",
+           w->prefix, reqs[i].method, reqs[i].uri, (double)ran / 1e9);
+    p->timeouts++;
+    stop_worker(m, w, "request_terminate_timeout");
+    kill(w->pid, SIGKILL);
+    return 1;
   }
   return 0;
 }

@@ -5,9 +5,9 @@
  * descriptors (the pool's socket on fd 0, the log pipes on 1 and 2, the
  * scoreboard on 3, nothing else), a session of its own, umask and resource
  * limits, supplementary groups (read outside the jail), chroot, group,
- * user, then the working directory and exec. A step that fails is reported to the manager through
- * a close-on-exec pipe, so that the log names the step and the reason
- * rather than an exit status.
+ * user, then the working directory and exec. A step that fails is reported to
+ * the manager through a close-on-exec pipe, so that the log names the step and
+ * the reason rather than an exit status.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -86,23 +86,6 @@ static const char *pm_name(const pool *p) {
                                    : "ondemand";
 }
 
-/* A consistent copy of entry e, or 0 when it holds no request. */
-static int read_entry(const fk_sb_entry *e, fk_sb_entry *copy) {
-  for (int tries = 0; tries < 4; tries++) {
-    unsigned seq = atomic_load(&((fk_sb_entry *)e)->seq);
-    if (atomic_load(&((fk_sb_entry *)e)->busy) != 2 || (seq & 1))
-      return 0;
-    copy->start_ns = e->start_ns;
-    memcpy(copy->method, e->method, sizeof copy->method);
-    memcpy(copy->uri, e->uri, sizeof copy->uri);
-    copy->method[sizeof copy->method - 1] = '\0';
-    copy->uri[sizeof copy->uri - 1] = '\0';
-    if (atomic_load(&((fk_sb_entry *)e)->seq) == seq)
-      return 1;
-  }
-  return 0;
-}
-
 typedef struct totals {
   unsigned workers, idle, busy;
   uint64_t served;
@@ -160,15 +143,11 @@ static void render_text(const manager *m, out *o) {
       }
       put(o, " %10llu %6u ", (unsigned long long)atomic_load(&w->sb->served),
           atomic_load(&w->sb->conns));
-      int any = 0;
-      for (unsigned i = 0; i < FK_SB_ENTRIES; i++) {
-        fk_sb_entry e;
-        if (!read_entry(&w->sb->entries[i], &e))
-          continue;
-        put(o, "%s %s %s %.3fs", any ? "," : "", e.method, e.uri,
-            (double)(m->now_ns - e.start_ns) / 1e9);
-        any = 1;
-      }
+      fk_sb_entry reqs[FK_SB_ENTRIES];
+      unsigned n = worker_requests(w, reqs);
+      for (unsigned i = 0; i < n; i++)
+        put(o, "%s %s %s %.3fs", i ? "," : "", reqs[i].method, reqs[i].uri,
+            (double)(m->now_ns - reqs[i].start_ns) / 1e9);
       put(o, "\n");
     }
   }
@@ -211,18 +190,15 @@ static void render_json(const manager *m, out *o) {
       put(o, ",\"requests\":%llu,\"connections\":%u,\"current\":[",
           (unsigned long long)atomic_load(&w->sb->served),
           atomic_load(&w->sb->conns));
-      int any = 0;
-      for (unsigned i = 0; i < FK_SB_ENTRIES; i++) {
-        fk_sb_entry e;
-        if (!read_entry(&w->sb->entries[i], &e))
-          continue;
-        put(o, "%s{\"method\":", any ? "," : "");
-        put_json_str(o, e.method);
+      fk_sb_entry reqs[FK_SB_ENTRIES];
+      unsigned n = worker_requests(w, reqs);
+      for (unsigned i = 0; i < n; i++) {
+        put(o, "%s{\"method\":", i ? "," : "");
+        put_json_str(o, reqs[i].method);
         put(o, ",\"uri\":");
-        put_json_str(o, e.uri);
+        put_json_str(o, reqs[i].uri);
         put(o, ",\"duration_ms\":%lld}",
-            (long long)((m->now_ns - e.start_ns) / 1000000));
-        any = 1;
+            (long long)((m->now_ns - reqs[i].start_ns) / 1000000));
       }
       put(o, "]}");
     }

@@ -41,7 +41,8 @@ typedef struct worker {
 
 struct pool {
   char name[64];
-  pool_config *pc; /* NULL once the pool left the configuration */
+  pool_config *pc;      /* NULL once the pool left the configuration */
+  pool_config *pending; /* during a reload: its next configuration */
   listen_socket sock;
   int stop_signal; /* kept from the last configuration */
   worker *workers;

@@ -220,9 +220,10 @@ static void spawn_initial(manager *m, pool *p) {
       break;
 }
 
-/* Opens the sockets of c's pools into a new list; takes the socket of an
- * old pool on the same address (*old loses it). Returns the list, or NULL
- * with nothing opened when one cannot be. */
+/* Opens the sockets of c's pools into a new list (*out); a pool of *old on
+ * the same address goes on in it with its socket, taken out of *old.
+ * Returns 0, or -1 with nothing opened and *old as it was when a socket
+ * cannot be made. */
 static int open_pools(manager *m, config *c, pool **old, pool **out) {
   pool *list = NULL, **tail = &list;
   for (size_t i = 0; i < c->npools; i++) {
@@ -236,9 +237,8 @@ static int open_pools(manager *m, config *c, pool **old, pool **out) {
         break;
       }
     }
-    if (p) { /* the same socket: the pool goes on, with a new generation */
-      attach_config(p, pc);
-      p->generation++;
+    if (p) { /* the same socket: the pool goes on, once all is open */
+      p->pending = pc;
     } else {
       char err[512];
       if ((p = pool_new(m, pc)) == NULL ||
@@ -253,15 +253,24 @@ static int open_pools(manager *m, config *c, pool **old, pool **out) {
     *tail = p;
     tail = &p->next;
   }
+  /* Everything is open: the pools that go on take their new
+   * configuration and generation. */
+  for (pool *p = list; p; p = p->next) {
+    if (p->pending) {
+      attach_config(p, p->pending);
+      p->pending = NULL;
+      p->generation++;
+    }
+  }
   *out = list;
   return 0;
 fail:
-  /* Give back the sockets taken from old pools; close the new ones. */
+  /* Give back, as they were, the pools taken from old; close the new. */
   while (list) {
     pool *p = list;
     list = p->next;
-    if (p->generation > 0 || p->workers) {
-      p->generation--;
+    if (p->pending) {
+      p->pending = NULL;
       p->next = *old;
       *old = p;
     } else {
@@ -305,11 +314,6 @@ void pools_reload(manager *m) {
   pool *fresh;
   if (open_pools(m, &next, &m->pools, &fresh) < 0) {
     logmsg(LOG_ERR, "reload refused, the running configuration stays");
-    /* open_pools gave back what it took, with their old configuration. */
-    for (pool *p = m->pools; p; p = p->next)
-      for (size_t i = 0; i < m->cfg.npools; i++)
-        if (strcmp(m->cfg.pools[i].listen, p->sock.address) == 0)
-          attach_config(p, &m->cfg.pools[i]);
     config_free(&next);
     return;
   }

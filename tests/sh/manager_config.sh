@@ -30,7 +30,8 @@
 #      pools on one path written two ways (sub/../x.sock and x.sock): -F
 #      exits 1 with nothing left (-t cannot tell: only noted)
 #   6  SIGHUP to a configuration with a mistake (a bad value, a missing
-#      file, a new pool on a busy address): the reload is refused with
+#      file, a new pool on a busy address, which must leave the socket of
+#      an idle ondemand pool open): the reload is refused with
 #      FILE:LINE: KEY in the log, fcgikitd keeps its pools (same worker
 #      pids, requests answered, socket and pid file in place); a second
 #      fcgikitd on the same pid file exits 1 without touching the socket;
@@ -358,8 +359,14 @@ passed "5: a busy Unix path or TCP port, a busy status.listen, a pid file that c
 # --- 6: SIGHUP with a mistake ---------------------------------------------------------------
 
 R=$c/reload.conf
+# With a second pool, ondemand and never asked, so without a worker: a
+# refused reload must leave its socket open too.
 write_good() {
-  { global; pool app | sed "s/^pm.max_children = 1$/pm.max_children = ${1:-2}/"; } >"$R"
+  {
+    global
+    pool app | sed "s/^pm.max_children = 1$/pm.max_children = ${1:-2}/"
+    pool idle | sed "s/^pm = static$/pm = ondemand/"
+  } >"$R"
 }
 write_good 2
 start_bg reload "$D" -F ${ROOT_OPT[@]+"${ROOT_OPT[@]}"} -c "$R"
@@ -444,6 +451,8 @@ pool busy "$RUN/busy.sock" >>"$R"
 hup_refused "6: SIGHUP adding a pool on a busy address" "pool busy: listen $RUN/busy.sock"
 echo_answers "6: after the refused reload onto its address"
 [ -S "$RUN/busy.sock" ] || problem "6: the other process's socket file was removed"
+socket_listening "$RUN/idle.sock" ||
+  problem "6: the refused reload closed the socket of an ondemand pool with no worker"
 
 # A second fcgikitd on the same pid file.
 write_good 2

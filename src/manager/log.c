@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -68,34 +69,41 @@ int log_reopen(void) {
 }
 
 /* One write per message, so that lines from the manager and its workers
- * never interleave inside a line. */
-static void emit(int level, const char *text, size_t len) {
+ * never interleave inside a line. prefix goes before text ("" for none). */
+static void emit(int level, const char *prefix, const char *text, size_t len) {
   if (use_syslog) {
-    syslog(level, "%.*s", (int)len, text);
+    syslog(level, "%s%.*s", prefix, (int)len, text);
     return;
   }
-  char stamp[32];
+  char head[64];
   time_t now = time(NULL);
   struct tm tm;
-  strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", localtime_r(&now, &tm));
-  char head[64];
-  int hn = snprintf(head, sizeof head, "%s [%s] ", stamp, level_name(level));
-  char *line = malloc((size_t)hn + len + 1);
-  if (line == NULL)
-    return;
-  memcpy(line, head, (size_t)hn);
-  memcpy(line + hn, text, len);
-  line[(size_t)hn + len] = '\n';
-  size_t total = (size_t)hn + len + 1, off = 0;
-  while (off < total) {
-    ssize_t w = write(log_fd, line + off, total - off);
+  size_t hn =
+      strftime(head, sizeof head, "%Y-%m-%d %H:%M:%S", localtime_r(&now, &tm));
+  snprintf(head + hn, sizeof head - hn, " [%s] ", level_name(level));
+  struct iovec iov[4] = {{head, strlen(head)},
+                         {(void *)prefix, strlen(prefix)},
+                         {(void *)text, len},
+                         {"\n", 1}};
+  struct iovec *v = iov;
+  int count = 4;
+  while (count > 0) {
+    ssize_t w = writev(log_fd, v, count);
     if (w < 0 && errno == EINTR)
       continue;
     if (w <= 0)
       break;
-    off += (size_t)w;
+    /* A short write (a full disk, a pipe): carry on after what went. */
+    while (count > 0 && (size_t)w >= v->iov_len) {
+      w -= (ssize_t)v->iov_len;
+      v++;
+      count--;
+    }
+    if (count > 0) {
+      v->iov_base = (char *)v->iov_base + w;
+      v->iov_len -= (size_t)w;
+    }
   }
-  free(line);
 }
 
 void logmsg(int level, const char *fmt, ...) {
@@ -108,24 +116,17 @@ void logmsg(int level, const char *fmt, ...) {
   va_end(ap);
   if (n < 0)
     return;
-  emit(level, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+  emit(level, "", buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
 static void log_piece(const char *prefix, const char *p, size_t n,
                       int continued) {
-  size_t plen = strlen(prefix);
-  const char *mark = continued ? " (continued)" : "";
-  size_t mlen = strlen(mark);
-  char *line = malloc(plen + mlen + 2 + n);
-  if (line == NULL)
+  if (LOG_NOTICE > max_level)
     return;
-  memcpy(line, prefix, plen);
-  memcpy(line + plen, mark, mlen);
-  memcpy(line + plen + mlen, ": ", 2);
-  memcpy(line + plen + mlen + 2, p, n);
-  if (LOG_NOTICE <= max_level)
-    emit(LOG_NOTICE, line, plen + mlen + 2 + n);
-  free(line);
+  char head[256];
+  snprintf(head, sizeof head, "%s%s: ", prefix,
+           continued ? " (continued)" : "");
+  emit(LOG_NOTICE, head, p, n);
 }
 
 void linebuf_feed(linebuf *lb, const char *prefix, const char *p, size_t n) {

@@ -60,10 +60,6 @@ static void close_range_from(unsigned first, unsigned last) {
     close((int)fd);
 }
 
-/* Moves fd to target, even when fd is already some other target: dup
- * first, above every target, then onto it. */
-static int move_fd(int fd, int target) { return dup2(fd, target) < 0 ? -1 : 0; }
-
 static void child(const manager *m, const pool_config *pc, int listen_fd,
                   int out_w, int err_w, int sb_fd, int errfd, char **envp) {
   sigset_t none;
@@ -85,7 +81,7 @@ static void child(const manager *m, const pool_config *pc, int listen_fd,
       errfd = e;
   }
   for (int i = 0; i < 4; i++)
-    if (move_fd(hi[i], i) < 0)
+    if (dup2(hi[i], i) < 0)
       child_fail(errfd, "dup2");
   /* Descriptors 0-3 are the worker's; every other one but the error pipe
    * closes here. */

@@ -5,8 +5,11 @@
  * follow; the rest is the wire stream. The stream is parsed three ways:
  * whole, in fragments of sizes[i % n] bytes (a size 0 makes a call with no
  * input), each copied to a heap block of its exact size so ASan sees any
- * read past it, and by a simple reference walk over the whole buffer. The
- * three normalised event lists (stream data concatenated per record type
+ * read past it, and by a simple reference walk over the whole buffer.
+ * With fragments, once more the way a caller reading content in place
+ * does: stream content taken past the parser (fk_parser_skip_content),
+ * exactly fk_parser_until_header bytes fed between records. The
+ * normalised event lists (stream data concatenated per record type
  * and id) must be equal, and every call must keep the feed contract.
  */
 #include <stdint.h>
@@ -203,6 +206,46 @@ static void parse_fragments(const uint8_t *buf, size_t len,
   finish(&p, l);
 }
 
+/* Stream content is taken by the caller, as if read straight into its
+ * own buffer; between records no byte past the next header is fed. */
+static void parse_in_place(const uint8_t *buf, size_t len, const uint8_t *sizes,
+                           size_t nsizes, struct log *l) {
+  fk_parser p;
+  size_t pos = 0, i = 0;
+
+  fk_parser_init(&p);
+  while (pos < len && fk_parser_error(&p) == FK_OK) {
+    size_t n = sizes[i++ % nsizes], left, until;
+    fk_header h;
+
+    if (n == 0)
+      n = 1;
+    if (n > len - pos)
+      n = len - pos;
+    left = fk_parser_content_left(&p, &h);
+    until = fk_parser_until_header(&p);
+    REQUIRE(left == 0 || until == 0);
+    REQUIRE(until == 0 || (until >= FK_HEADER_LEN &&
+                           until <= FK_HEADER_LEN + FK_MAX_PADDING));
+    if (left > 0) {
+      uint64_t before = p.offset;
+
+      REQUIRE(is_stream(h.type) && left <= h.content_length);
+      if (n > left)
+        n = left;
+      add_data(l, FK_EV_STREAM, h.type, h.request_id, buf + pos, n);
+      fk_parser_skip_content(&p, n);
+      REQUIRE(p.offset == before + n);
+    } else {
+      if (until > 0 && n > until)
+        n = until;
+      feed(&p, l, buf + pos, n);
+    }
+    pos += n;
+  }
+  finish(&p, l);
+}
+
 /* --- Reference: a plain walk over the whole buffer (spec 3.3) ------------ */
 
 static void reference(const uint8_t *b, size_t n, struct log *l) {
@@ -282,7 +325,7 @@ static void reference(const uint8_t *b, size_t n, struct log *l) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  struct log whole = {0}, frag = {0}, ref = {0};
+  struct log whole = {0}, frag = {0}, in_place = {0}, ref = {0};
   size_t nsizes;
   const uint8_t *sizes, *wire;
   size_t wire_len;
@@ -311,11 +354,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (nsizes > 0) {
     parse_fragments(wire, wire_len, sizes, nsizes, &frag);
     require_equal(&whole, &frag);
+    parse_in_place(wire, wire_len, sizes, nsizes, &in_place);
+    require_equal(&whole, &in_place);
   }
   reference(wire, wire_len, &ref);
   require_equal(&whole, &ref);
   free_log(&whole);
   free_log(&frag);
+  free_log(&in_place);
   free_log(&ref);
   return 0;
 }

@@ -23,7 +23,12 @@
  * soon as PARAMS is complete, and fk_read() returns the body's bytes as
  * they come, waiting for more. At most body_memory unread bytes (plus one
  * socket read, 64 KiB) are held per request; past that the connection is
- * not read until the handler has taken half of them. Consequences:
+ * not read until the handler has taken half of them. A handler waiting
+ * for its body while its request is alone on the connection takes the
+ * socket over: fk_read() then reads the records' content straight into
+ * its buffer, and gives the socket back to the library for anything else
+ * that comes (another request, a management record, an abort), or when
+ * the body ends or the handler returns. Consequences:
  *   - read the body before writing a large response: behind the web
  *     servers named above, a handler that writes first waits for a web
  *     server that waits for it, until io_timeout_ms;

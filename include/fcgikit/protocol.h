@@ -298,6 +298,22 @@ uint64_t fk_parser_error_offset(const fk_parser *p);
  * close the connection). */
 int fk_parser_idle(const fk_parser *p);
 
+/* Reading content in place. A caller that wants a stream record's content
+ * in its own buffer, rather than copied out of the input it feeds, reads it
+ * from its source itself and tells the parser; padding and headers are fed
+ * as usual.
+ *
+ * fk_parser_content_left: inside the content of a stream record, how many
+ * of its bytes are still to come (with the record's header in *h); 0
+ * anywhere else. fk_parser_skip_content: the caller took the next n of
+ * them (n at most that; anything else is ignored). fk_parser_until_header:
+ * between records, how many input bytes complete the next header (the
+ * rest of the last record's padding included), so that reading exactly
+ * that many never takes a byte past it; 0 inside a record or a header. */
+size_t fk_parser_content_left(const fk_parser *p, fk_header *h);
+void fk_parser_skip_content(fk_parser *p, size_t n);
+size_t fk_parser_until_header(const fk_parser *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -268,6 +270,161 @@ void fk__stream_push(fk_request *r, fk__body *b, const uint8_t *p, size_t n,
   pthread_mutex_unlock(&c->lock);
 }
 
+/* --- A streamed body read from the socket by its handler ----------------- */
+
+/* What direct_read returns when the socket went back to the worker: look
+ * at the body again (it may have ended or failed) and wait as usual. */
+#define GIVEN_BACK (-1000L)
+
+/* With c->lock held: the worker reads the socket again. */
+static void give_back(fk__conn *c) {
+  c->reader = NULL;
+  fk__conn_update_events(c);
+}
+
+/* A body that ended or failed while its handler read the socket: what
+ * the worker does in on_stream_input for the bytes it parses. */
+static void direct_end(fk_request *r, fk__body *b, int err) {
+  b->ended = 1;
+  b->err = err;
+  if (err != FK_OK && b == &r->in && !r->data.ended) {
+    r->data.ended = 1; /* a Filter's DATA would come after this STDIN */
+    r->data.err = err;
+  }
+  r->in_state = b == &r->in && r->role == FK_FILTER && err == FK_OK
+                    ? FK__REQ_DATA
+                    : FK__REQ_DONE;
+}
+
+static int timed_out(const fk_request *r) {
+  const fk_server *s = r->conn->worker->server;
+  fk__log(s, FK_LOG_WARNING, "request %u: web server sent no body for %u ms",
+          r->id, s->cfg.io_timeout_ms);
+  return FK_E_TIMEOUT;
+}
+
+/* Waits until the socket has bytes, at most until the deadline. */
+static int wait_readable(fk_request *r, const struct timespec *deadline) {
+  const fk_server *s = r->conn->worker->server;
+  struct pollfd pfd = {.fd = r->conn->fd, .events = POLLIN};
+  for (;;) {
+    int ms = s->cfg.io_timeout_ms == 0 ? -1 : fk__ms_until(deadline);
+    if (ms == 0)
+      return timed_out(r);
+    int n = poll(&pfd, 1, ms);
+    if (n > 0 || (n < 0 && errno != EINTR))
+      return FK_OK; /* what is wrong, reading will tell */
+  }
+}
+
+/* Bytes read past a record's content: the rest of its padding goes to the
+ * parser, the next header to c->carry until it is whole. */
+static void take_tail(fk__conn *c, const uint8_t *t, size_t n) {
+  size_t pad = fk_parser_until_header(&c->parser);
+  pad = pad > FK_HEADER_LEN ? pad - FK_HEADER_LEN : 0;
+  if (pad > n)
+    pad = n;
+  if (pad > 0) {
+    fk_event ev; /* padding completes no event */
+    fk_parser_feed(&c->parser, t, pad, &ev);
+  }
+  memcpy(c->carry + c->carry_len, t + pad, n - pad);
+  c->carry_len += (unsigned)(n - pad);
+}
+
+/* A whole header in c->carry: the next record of this body goes to the
+ * parser and reading goes on (or the body ends, with an empty one);
+ * anything else stays in carry and the socket goes back to the worker.
+ * With c->lock held. Returns nonzero when reading goes on. */
+static int own_header(fk_request *r, fk__body *b) {
+  fk__conn *c = r->conn;
+  fk_header h;
+  unsigned type = b == &r->in ? FK_STDIN : FK_DATA;
+  if (fk_header_decode(&h, c->carry) != FK_OK || h.type != type ||
+      h.request_id != r->id) {
+    give_back(c);
+    return 0;
+  }
+  fk_event ev;
+  fk_parser_feed(&c->parser, c->carry, FK_HEADER_LEN, &ev);
+  c->carry_len = 0;
+  if (ev.type != FK_EV_STREAM_END)
+    return 1;
+  direct_end(r, b, FK_OK);
+  give_back(c);
+  return 0;
+}
+
+/* Counts n bytes read into the body. With c->lock held. */
+static int direct_count(fk_request *r, fk__body *b, size_t n) {
+  fk__conn *c = r->conn;
+  uint64_t max = c->worker->server->cfg.max_body;
+  if (max != 0 && (b->length > max || n > max - b->length)) {
+    fk__log(c->worker->server, FK_LOG_WARNING, "request %u: %s", r->id,
+            fk_strerror(FK_E_BODY_TOO_LARGE));
+    direct_end(r, b, FK_E_BODY_TOO_LARGE);
+    give_back(c);
+    return FK_E_BODY_TOO_LARGE;
+  }
+  b->length += n;
+  return FK_OK;
+}
+
+/* Reads the body straight from the socket: a record's content into buf
+ * with readv(2), and when buf takes the rest of the record, its padding
+ * and the next header in the same call. Only the reader calls this, without
+ * c->lock: the socket and the parser are its own until it gives them back.
+ * Returns the bytes read, FK_E_TIMEOUT, or GIVEN_BACK. */
+static long direct_read(fk_request *r, fk__body *b, uint8_t *buf, size_t len,
+                        const struct timespec *deadline) {
+  fk__conn *c = r->conn;
+  fk_parser *p = &c->parser;
+  uint8_t tail[FK_MAX_PADDING + FK_HEADER_LEN];
+  for (;;) {
+    fk_header h;
+    size_t left = fk_parser_content_left(p, &h);
+    size_t want = left < len ? left : len;
+    struct iovec iov[2] = {{buf, want}, {tail, 0}};
+    if (left == 0) /* between records: padding, then a header */
+      iov[0] = (struct iovec){tail, fk_parser_until_header(p) - c->carry_len};
+    else if (want == left)
+      iov[1].iov_len = h.padding_length + FK_HEADER_LEN;
+    ssize_t n = atomic_load(&c->dead) || atomic_load(&r->aborted)
+                    ? 0
+                    : readv(c->fd, iov, iov[1].iov_len > 0 ? 2 : 1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      int rc = wait_readable(r, deadline);
+      if (rc != FK_OK)
+        return rc;
+      continue;
+    }
+    pthread_mutex_lock(&c->lock);
+    if (n <= 0) {
+      /* The end of the connection, or an error: the worker, reading
+       * again, finds it and cleans up. */
+      give_back(c);
+      pthread_mutex_unlock(&c->lock);
+      return GIVEN_BACK;
+    }
+    size_t got = (size_t)n, content = left == 0 ? 0 : got < want ? got : want;
+    fk_parser_skip_content(p, content);
+    take_tail(c, tail, got - content);
+    int rc = content > 0 ? direct_count(r, b, content) : FK_OK;
+    if (rc == FK_OK && c->carry_len == FK_HEADER_LEN)
+      own_header(r, b);
+    int still = c->reader == r;
+    pthread_mutex_unlock(&c->lock);
+    if (rc != FK_OK)
+      return GIVEN_BACK;
+    if (content > 0)
+      return (long)content;
+    if (!still)
+      return GIVEN_BACK;
+  }
+}
+
 long fk__stream_read(fk_request *r, fk__body *b, void *buf, size_t len) {
   fk__conn *c = r->conn;
   const fk_server *s = c->worker->server;
@@ -292,14 +449,23 @@ long fk__stream_read(fk_request *r, fk__body *b, void *buf, size_t len) {
       n = b->err;
       break;
     }
+    if (c->reader == r) {
+      pthread_mutex_unlock(&c->lock);
+      n = direct_read(r, b, buf, len, &deadline);
+      pthread_mutex_lock(&c->lock);
+      if (n != GIVEN_BACK)
+        break;
+      pthread_mutex_unlock(&c->lock);
+      fk__worker_post_resume(c->worker, c);
+      pthread_mutex_lock(&c->lock);
+      continue;
+    }
+    b->waiting = 1;
     if (s->cfg.io_timeout_ms == 0) {
       pthread_cond_wait(&c->drained, &c->lock);
     } else if (pthread_cond_timedwait(&c->drained, &c->lock, &deadline) ==
                ETIMEDOUT) {
-      fk__log(s, FK_LOG_WARNING,
-              "request %u: web server sent no body for %u ms", r->id,
-              s->cfg.io_timeout_ms);
-      n = FK_E_TIMEOUT;
+      n = timed_out(r);
       break;
     }
   }
@@ -309,12 +475,16 @@ long fk__stream_read(fk_request *r, fk__body *b, void *buf, size_t len) {
   return n;
 }
 
-void fk__stream_close(fk_request *r) {
+int fk__stream_close(fk_request *r) {
   fk__body *bodies[2] = {&r->in, &r->data};
   for (int i = 0; i < 2; i++) {
     bodies[i]->closed = 1;
     set_over(r->conn, bodies[i], 0);
   }
+  if (r->conn->reader != r)
+    return 0;
+  give_back(r->conn);
+  return 1;
 }
 
 void fk__body_free(fk__body *b, const fk_allocator *a) {

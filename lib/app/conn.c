@@ -103,7 +103,7 @@ void fk__conn_free(fk__conn *c) {
 void fk__conn_update_events(fk__conn *c) {
   if (c->closed || c->dead)
     return;
-  uint32_t want = (c->read_paused || c->input_full ? 0 : EPOLLIN) |
+  uint32_t want = (c->read_paused || c->input_full || c->reader ? 0 : EPOLLIN) |
                   (fk__buf_pending(&c->out) ? EPOLLOUT : 0);
   if (want != c->events && fk__loop_mod(&c->worker->loop, c->fd, want, c) == 0)
     c->events = want;
@@ -559,24 +559,10 @@ static int dispatch(fk__conn *c, const fk_event *ev) {
   }
 }
 
-/* One recv(2) and the records in it. Returns 1 when it filled the read
- * buffer (more is probably waiting), 0 when it did not, -1 when the
- * connection was killed. */
-static int read_once(fk__conn *c) {
+/* Feeds input to the parser and dispatches the events it completes.
+ * Returns 0, or -1 when the connection was killed. */
+static int consume(fk__conn *c, const uint8_t *p, size_t left) {
   fk__worker *w = c->worker;
-  ssize_t n = recv(c->fd, w->rbuf, w->rbuf_size, 0);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-    return 0;
-  if (n <= 0) {
-    if (n == 0 && !fk_parser_idle(&c->parser))
-      fk__log(w->server, FK_LOG_INFO,
-              "web server closed the connection "
-              "in the middle of a record");
-    fk__conn_kill(c, n == 0 ? FK_E_CLOSED : FK_E_IO);
-    return -1;
-  }
-  const uint8_t *p = w->rbuf;
-  size_t left = (size_t)n;
   int err = FK_OK;
   c->in_loop = 1;
   while (!c->dead) {
@@ -603,6 +589,41 @@ static int read_once(fk__conn *c) {
     fk__conn_kill(c, err);
     return -1;
   }
+  return 0;
+}
+
+/* The header a handler read before it gave the socket back comes first.
+ * Returns 0, or -1 when the connection was killed. */
+static int consume_carry(fk__conn *c) {
+  uint8_t carry[FK_HEADER_LEN];
+  pthread_mutex_lock(&c->lock);
+  unsigned n = c->reader == NULL ? c->carry_len : 0;
+  memcpy(carry, c->carry, n);
+  c->carry_len -= n;
+  pthread_mutex_unlock(&c->lock);
+  return n > 0 ? consume(c, carry, n) : 0;
+}
+
+/* One recv(2) and the records in it. Returns 1 when it filled the read
+ * buffer (more is probably waiting), 0 when it did not, -1 when the
+ * connection was killed. */
+static int read_once(fk__conn *c) {
+  fk__worker *w = c->worker;
+  if (consume_carry(c) < 0)
+    return -1;
+  ssize_t n = recv(c->fd, w->rbuf, w->rbuf_size, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return 0;
+  if (n <= 0) {
+    if (n == 0 && !fk_parser_idle(&c->parser))
+      fk__log(w->server, FK_LOG_INFO,
+              "web server closed the connection "
+              "in the middle of a record");
+    fk__conn_kill(c, n == 0 ? FK_E_CLOSED : FK_E_IO);
+    return -1;
+  }
+  if (consume(c, w->rbuf, (size_t)n) < 0)
+    return -1;
   fk__conn_flush(c);
   return (size_t)n == w->rbuf_size;
 }
@@ -615,14 +636,60 @@ static int reading_paused(fk__conn *c) {
   return paused;
 }
 
-void fk__conn_on_readable(fk__conn *c) {
+/* A streamed body whose handler is waiting for it, alone on its
+ * connection, with the parser in its content or between records: the
+ * handler takes the socket and reads the rest straight into its buffer,
+ * without the copies into the ring and out of it, nor a wake-up for
+ * every piece (body.c). */
+static void hand_over(fk__conn *c) {
+  if (c->nreqs != 1 || c->dead || c->closed || !c->reqs[0]->streaming)
+    return;
+  fk_request *r = c->reqs[0];
+  fk__body *b = r->in_state == FK__REQ_STDIN  ? &r->in
+                : r->in_state == FK__REQ_DATA ? &r->data
+                                              : NULL;
+  if (b == NULL)
+    return;
+  fk_header h;
+  if (fk_parser_content_left(&c->parser, &h) > 0
+          ? h.type != (b == &r->in ? FK_STDIN : FK_DATA) ||
+                h.request_id != r->id
+          : fk_parser_until_header(&c->parser) == 0)
+    return;
   pthread_mutex_lock(&c->lock);
-  unsigned held = c->input_full;
+  if (b->waiting && !b->ended && !b->closed && c->reader == NULL &&
+      c->carry_len == 0 && !c->dead) {
+    c->reader = r;
+    fk__conn_update_events(c);
+    pthread_cond_broadcast(&c->drained);
+  }
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* The end of a round of input: readers of streamed bodies are woken once,
+ * and one may take the socket over. */
+static void input_done(fk__conn *c) {
+  if (c->input_arrived) {
+    c->input_arrived = 0;
+    pthread_mutex_lock(&c->lock);
+    pthread_cond_broadcast(&c->drained);
+    pthread_mutex_unlock(&c->lock);
+  }
+  hand_over(c);
+  fk__conn_check_idle(c);
+}
+
+void fk__conn_on_readable(fk__conn *c, uint32_t events) {
+  pthread_mutex_lock(&c->lock);
+  unsigned held = c->input_full + (c->reader != NULL);
   pthread_mutex_unlock(&c->lock);
   if (held > 0) {
-    /* Not reading, yet here: EPOLLHUP or EPOLLERR. The web server is gone
-     * both ways; reading on would break the bound on streamed input. */
-    fk__conn_kill(c, FK_E_CLOSED);
+    /* Not reading, yet here: EPOLLHUP or EPOLLERR, and the web server is
+     * gone both ways (reading on would break the bound on streamed input);
+     * or readiness found before a handler, earlier in this round, took
+     * the socket over. */
+    if (events & (EPOLLHUP | EPOLLERR))
+      fk__conn_kill(c, FK_E_CLOSED);
     return;
   }
   /* A connection that fills the read buffer is read a few times in a
@@ -632,13 +699,13 @@ void fk__conn_on_readable(fk__conn *c) {
   for (int i = 0; (rc = read_once(c)) > 0 && i < READS_IN_A_ROW - 1; i++)
     if (reading_paused(c))
       break;
-  if (rc < 0)
+  if (rc >= 0)
+    input_done(c);
+}
+
+void fk__conn_resume(fk__conn *c) {
+  if (c->closed || consume_carry(c) < 0)
     return;
-  if (c->input_arrived) {
-    c->input_arrived = 0;
-    pthread_mutex_lock(&c->lock);
-    pthread_cond_broadcast(&c->drained);
-    pthread_mutex_unlock(&c->lock);
-  }
-  fk__conn_check_idle(c);
+  fk__conn_flush(c);
+  input_done(c);
 }

@@ -42,7 +42,13 @@
  * the worker adds, the handler takes, both with conn->lock held. When more
  * than body_memory is waiting the request is `over` and its connection is
  * not read (conn->input_full counts such requests) until the handler has
- * taken enough. */
+ * taken enough.
+ *
+ * A handler that waits for its body while its request is alone on the
+ * connection gets the socket itself (conn->reader): from then on it reads
+ * the records' content straight into its own buffer, and the worker
+ * neither reads nor parses until the handler gives the socket back (the
+ * body ended, another record came, or the handler returned). */
 typedef struct fk__body {
   fk__buf mem;
   int fd;          /* spill file, -1 until needed */
@@ -53,10 +59,11 @@ typedef struct fk__body {
   /* streaming */
   uint8_t *ring;
   size_t ring_cap, ring_head, ring_len; /* unread: ring_len from ring_head */
-  int ended;  /* the stream's empty record came, or input failed */
-  int err;    /* why input failed: what the reader gets after the bytes */
-  int over;   /* counted in conn->input_full */
-  int closed; /* the handler returned: what comes is dropped */
+  int ended;   /* the stream's empty record came, or input failed */
+  int err;     /* why input failed: what the reader gets after the bytes */
+  int over;    /* counted in conn->input_full */
+  int closed;  /* the handler returned: what comes is dropped */
+  int waiting; /* the handler has waited for input: it reads as it comes */
 } fk__body;
 
 void fk__body_init(fk__body *b);
@@ -108,8 +115,8 @@ struct fk_request {
   int streaming;
   int in_state;
   atomic_int aborted;
-  int sb_counted;    /* counted in the scoreboard as in progress */
-  unsigned sb_entry; /* its scoreboard entry + 1, or 0 */
+  int sb_counted;          /* counted in the scoreboard as in progress */
+  unsigned sb_entry;       /* its scoreboard entry + 1, or 0 */
   struct fk_request *next; /* handler queue or done queue */
 };
 
@@ -132,16 +139,25 @@ typedef struct fk__conn {
   fk__buf out;
   fk_request **reqs; /* in flight, unordered */
   unsigned nreqs, reqs_cap;
-  fk_params *values; /* a GET_VALUES query being received */
-  atomic_int dead;   /* transport gone or protocol error: no more I/O */
+  fk_params *values;   /* a GET_VALUES query being received */
+  atomic_int dead;     /* transport gone or protocol error: no more I/O */
   int close_when_idle; /* a request without KEEP_CONN was seen */
   int begun;           /* a BEGIN_REQUEST came: no longer a fresh one */
-  uint32_t events;   /* what epoll watches for now */
-  int read_paused;   /* EPOLLIN off: too much output queued */
+  uint32_t events;     /* what epoll watches for now */
+  int read_paused;     /* EPOLLIN off: too much output queued */
   unsigned input_full; /* streamed requests over body_memory: EPOLLIN off */
   int input_arrived;   /* streamed input this round: wake readers at its end */
-  int in_loop;       /* the worker is dispatching its input right now */
-  int closed;        /* socket closed; memory freed after this round */
+  int in_loop;         /* the worker is dispatching its input right now */
+  int closed;          /* socket closed; memory freed after this round */
+  /* The request whose handler reads the socket itself (see fk__body), or
+   * NULL. While it is set the parser is the handler's, and carry holds
+   * the bytes of a header it read that were not for it: the worker feeds
+   * them to the parser before anything else once it has the socket back. */
+  fk_request *reader;
+  uint8_t carry[FK_HEADER_LEN];
+  unsigned carry_len;
+  struct fk__conn *resume_next; /* worker's resumed list, under done_lock */
+  int resume_posted;
   struct fk__conn *prev, *next;
 } fk__conn;
 
@@ -154,7 +170,7 @@ typedef struct fk__worker {
   fk__loop loop;
   uint8_t *rbuf;
   size_t rbuf_size;
-  fk__conn *conns; /* list of live connections */
+  fk__conn *conns;     /* list of live connections */
   fk__conn *graveyard; /* closed this round, freed at its end */
   unsigned nconns;
   int stop_seen;
@@ -164,7 +180,8 @@ typedef struct fk__worker {
   int fresh_expired;
   int reserve_fd; /* spare fd given up to shed a connection on EMFILE */
   pthread_mutex_t done_lock;
-  fk_request *done; /* finished on handler threads, to release here */
+  fk_request *done;  /* finished on handler threads, to release here */
+  fk__conn *resumed; /* sockets given back by handlers, to read again */
 } fk__worker;
 
 typedef struct fk__handler_entry {
@@ -204,7 +221,7 @@ struct fk_server {
   pthread_cond_t queue_cond;
   fk_request *queue_head, *queue_tail;
   int pool_exit;
-  fk_sb_slot *sb; /* fcgikitd's scoreboard page, or NULL */
+  fk_sb_slot *sb;           /* fcgikitd's scoreboard page, or NULL */
   uint64_t sb_max_requests; /* the manager's pm.max_requests, 0 = none */
 };
 
@@ -224,14 +241,17 @@ const fk__handler_entry *fk__server_handler(const fk_server *s, unsigned role);
 
 /* conn.c */
 fk__conn *fk__conn_new(fk__worker *w, int fd);
-void fk__conn_on_readable(fk__conn *c);
+void fk__conn_on_readable(fk__conn *c, uint32_t events);
 void fk__conn_on_writable(fk__conn *c);
 void fk__conn_flush(fk__conn *c);
 void fk__conn_release(fk__conn *c, fk_request *r);
 void fk__conn_check_idle(fk__conn *c);
 void fk__conn_kill(fk__conn *c, int err);
+/* On the worker, once a handler has given the socket back: what it read
+ * past its body is parsed, and reading goes on. */
+void fk__conn_resume(fk__conn *c);
 /* With c->lock held: sets what epoll watches from read_paused,
- * input_full and the output queue. */
+ * input_full, reader and the output queue. */
 void fk__conn_update_events(fk__conn *c);
 /* The response that ends a request refused for err (413, 431, 500). */
 const char *fk__refusal(int err);
@@ -249,8 +269,7 @@ int fk__conn_write_locked(fk__conn *c);
 
 /* request.c */
 fk_request *fk__request_new(fk__conn *c, unsigned id, unsigned role,
-                            unsigned flags,
-                            const fk__handler_entry *handler);
+                            unsigned flags, const fk__handler_entry *handler);
 void fk__request_free(fk_request *r);
 void fk__request_ready(fk_request *r);
 void fk__request_run(fk_request *r);
@@ -266,8 +285,11 @@ void fk__stream_push(fk_request *r, fk__body *b, const uint8_t *p, size_t n,
 /* On the handler thread: waits for bytes, the end or an abort. */
 long fk__stream_read(fk_request *r, fk__body *b, void *buf, size_t len);
 /* The handler returned, or the request is released: input for it is
- * dropped and no longer holds its connection back. With c->lock held. */
-void fk__stream_close(fk_request *r);
+ * dropped and no longer holds its connection back; a socket the handler
+ * was reading goes back to the worker. With c->lock held. Returns nonzero
+ * when it did: the worker is then told (fk__worker_post_resume), from the
+ * handler thread, once the lock is released. */
+int fk__stream_close(fk_request *r);
 
 /* output.c */
 int fk__out_stream(fk_request *r, unsigned type, const void *p, size_t n);
@@ -278,6 +300,7 @@ int fk__out_push(fk_request *r);
 /* server.c */
 void fk__pool_push(fk_server *s, fk_request *r);
 void fk__worker_post_done(fk__worker *w, fk_request *r);
+void fk__worker_post_resume(fk__worker *w, fk__conn *c);
 void fk__server_count_served(fk_server *s);
 
 #endif

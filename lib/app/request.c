@@ -78,8 +78,10 @@ static void stream_end(fk_request *r) {
   pthread_mutex_lock(&c->lock);
   int too_large =
       r->in.err == FK_E_BODY_TOO_LARGE || r->data.err == FK_E_BODY_TOO_LARGE;
-  fk__stream_close(r);
+  int gave_back = fk__stream_close(r);
   pthread_mutex_unlock(&c->lock);
+  if (gave_back)
+    fk__worker_post_resume(c->worker, c);
   if (too_large && !r->stdout_used) {
     const char *resp = fk__refusal(FK_E_BODY_TOO_LARGE);
     fk__out_stream(r, FK_STDOUT, resp, strlen(resp));

@@ -376,11 +376,37 @@ void fk__worker_post_done(fk__worker *w, fk_request *r) {
   fk__loop_wake(&w->loop);
 }
 
+void fk__worker_post_resume(fk__worker *w, fk__conn *c) {
+  pthread_mutex_lock(&w->done_lock);
+  if (!c->resume_posted) {
+    c->resume_posted = 1;
+    c->resume_next = w->resumed;
+    w->resumed = c;
+  }
+  pthread_mutex_unlock(&w->done_lock);
+  fk__loop_wake(&w->loop);
+}
+
+/* Sockets given back come first: a connection is freed only once its
+ * last request is released, and a handler gives its socket back before
+ * its request is done. */
 static void release_done(fk__worker *w) {
   pthread_mutex_lock(&w->done_lock);
   fk_request *r = w->done;
   w->done = NULL;
   pthread_mutex_unlock(&w->done_lock);
+  for (;;) {
+    pthread_mutex_lock(&w->done_lock);
+    fk__conn *c = w->resumed;
+    if (c) {
+      w->resumed = c->resume_next;
+      c->resume_posted = 0;
+    }
+    pthread_mutex_unlock(&w->done_lock);
+    if (c == NULL)
+      break;
+    fk__conn_resume(c);
+  }
   while (r) {
     fk_request *next = r->next;
     fk__conn *c = r->conn;
@@ -501,7 +527,7 @@ static void *worker_main(void *arg) {
         if (!c->closed && (events[i].events & EPOLLOUT))
           fk__conn_on_writable(c);
         if (!c->closed && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-          fk__conn_on_readable(c);
+          fk__conn_on_readable(c, events[i].events);
       }
     }
     bury_closed(w);

@@ -252,3 +252,31 @@ uint64_t fk_parser_error_offset(const fk_parser *p) { return p->error_offset; }
 int fk_parser_idle(const fk_parser *p) {
   return p->error == FK_OK && p->state == ST_HEADER && p->have == 0;
 }
+
+size_t fk_parser_content_left(const fk_parser *p, fk_header *h) {
+  if (p->error != FK_OK || p->state != ST_CONTENT ||
+      record_kind(p->h.type) != KIND_STREAM)
+    return 0;
+  *h = p->h;
+  return p->content_left;
+}
+
+void fk_parser_skip_content(fk_parser *p, size_t n) {
+  fk_header h;
+  if (n > fk_parser_content_left(p, &h))
+    n = 0; /* not in stream content, or past it: a caller's mistake */
+  p->content_left -= n;
+  p->offset += n;
+  if (n > 0 && p->content_left == 0)
+    content_done(p);
+}
+
+size_t fk_parser_until_header(const fk_parser *p) {
+  if (p->error != FK_OK)
+    return 0;
+  if (p->state == ST_PADDING)
+    return p->padding_left + FK_HEADER_LEN;
+  if (p->state == ST_HEADER && p->have == 0)
+    return FK_HEADER_LEN;
+  return 0;
+}

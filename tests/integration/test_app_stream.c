@@ -2,8 +2,9 @@
  * Streamed bodies (stream_body): the handler reads the body while the web
  * server is still sending it, memory stays bounded however long the body,
  * an abort or a closed connection wakes a handler waiting for input, and
- * max_body still holds. Also the whole-body path with a body spilled to
- * its file in many small records.
+ * max_body still holds; a handler waiting for its body reads the socket
+ * itself, and gives it back intact for whatever else comes. Also the
+ * whole-body path with a body spilled to its file in many small records.
  */
 #include "integration/harness.h"
 
@@ -33,21 +34,25 @@ static void st_reset(void) {
 
 /* Reads the body in pieces of BUF bytes (after SLEEP ms), checking it is
  * ts_pattern. At the end: "n=<bytes> ok=<pattern held>\n"; on an error
- * from fk_read nothing is written (max_body: the library answers 413). */
+ * from fk_read nothing is written (max_body: the library answers 413).
+ * With STOP, it stops reading once it has that many bytes. */
 static void st_stream(fk_request *req) {
   tc_sleep_ms((long)ts_param_ul(req, "SLEEP", 0));
   size_t size = ts_param_ul(req, "BUF", 16384);
+  uint64_t stop = ts_param_ul(req, "STOP", 0);
   uint8_t *buf = malloc(size);
   uint64_t off = 0;
   int ok = 1;
   long n;
-  while ((n = fk_read(req, buf, size)) > 0) {
+  while ((stop == 0 || off < stop) && (n = fk_read(req, buf, size)) > 0) {
     for (long i = 0; i < n; i++)
       ok &= buf[i] == ts_pattern((size_t)(off + (uint64_t)i));
     off += (uint64_t)n;
     atomic_store(&st.got, off);
   }
   free(buf);
+  if (stop != 0 && off >= stop)
+    n = 0;
   atomic_store(&st.last_rc, n);
   if (n == 0)
     fk_printf(req, "n=%llu ok=%d len=%llu\n", (unsigned long long)off, ok,
@@ -385,6 +390,153 @@ static void test_multiplexed(void) {
   ts_stop(&t);
 }
 
+/* --- The handler reads the socket itself ---------------------------------- */
+
+/* Starts request id with pairs and sends the first 1000 bytes of body;
+ * once the handler has read them and waits for more, what is sent next
+ * goes to it straight from the socket. */
+static int start_in_place(tc_conn *c, unsigned id, const char *const *pairs,
+                          const uint8_t *body) {
+  st_reset();
+  if (tc_begin(c, id, FK_RESPONDER, FK_KEEP_CONN) != 0 ||
+      tc_params(c, id, pairs) != 0 || !send_body(c, id, body, 0, 1000, 1000))
+    return 0;
+  ST_WAIT_FOR(atomic_load(&st.got) == 1000, TS_WAIT);
+  tc_sleep_ms(20); /* into fk_read's wait */
+  return atomic_load(&st.got) == 1000;
+}
+
+/* A STDIN record with the padding given (the content's own, not 8-byte
+ * alignment: web servers may send any). */
+static int send_padded(tc_conn *c, unsigned id, const uint8_t *p, size_t n,
+                       unsigned pad) {
+  uint8_t *rec = calloc(1, FK_HEADER_LEN + n + pad);
+  fk_header_encode(rec, FK_STDIN, id, n, pad);
+  memcpy(rec + FK_HEADER_LEN, p, n);
+  int rc = tc_send(c, rec, FK_HEADER_LEN + n + pad);
+  free(rec);
+  return rc == 0;
+}
+
+static void test_in_place_records(void) {
+  const size_t total = 3u << 20;
+  fk_config cfg;
+  st_config(&cfg);
+  ts_server t;
+  ts_start_with(&t, &cfg, TS_ROLE(FK_RESPONDER), st_app);
+  uint8_t *body = pattern(total);
+  tc_conn c;
+  CHECK(ts_connect(&t, &c));
+  /* Records of every shape, cut by the socket anywhere, read into a
+   * buffer that is sometimes smaller than a record, sometimes larger. */
+  const char *pairs[] = {"T=stream", "BUF=40000", NULL};
+  CHECK(start_in_place(&c, 1, pairs, body));
+  static const size_t sizes[] = {1, 7, 8, 9, 1000, 65535, 65528, 40000, 3};
+  static const unsigned pads[] = {0, 255, 1, 7, 0, 0, 8, 3, 200};
+  size_t off = 1000;
+  for (unsigned i = 0; off < total / 2; i++) {
+    size_t n = sizes[i % 9] < total / 2 - off ? sizes[i % 9] : total / 2 - off;
+    CHECK(send_padded(&c, 1, body + off, n, pads[i % 9]));
+    off += n;
+  }
+  /* A management record in the middle of the body is answered, and the
+   * body goes on. */
+  static const char *names[] = {"FCGI_MPXS_CONNS", NULL};
+  CHECK_EQ(tc_get_values(&c, names), 0);
+  CHECK(tc_wait(&c, TC_VALUES, 0, TS_WAIT) >= 0);
+  CHECK(send_body(&c, 1, body, off, total, 65535));
+  CHECK_EQ(tc_stream_end(&c, FK_STDIN, 1), 0);
+  CHECK(stream_answer_ok(&c, 1, total));
+  CHECK(ts_echo_ok(&c, 2, FK_KEEP_CONN));
+  /* Another request begun in the middle of the body is served, while
+   * the body goes on. */
+  CHECK(start_in_place(&c, 3, pairs, body));
+  CHECK(send_body(&c, 3, body, 1000, total / 2, 65535));
+  CHECK(ts_echo_ok(&c, 4, FK_KEEP_CONN));
+  CHECK(send_body(&c, 3, body, total / 2, total, 65535));
+  CHECK_EQ(tc_stream_end(&c, FK_STDIN, 3), 0);
+  CHECK(stream_answer_ok(&c, 3, total));
+  tc_close(&c);
+  free(body);
+  ts_stop(&t);
+}
+
+static void test_in_place_endings(void) {
+  const size_t total = 2u << 20;
+  fk_config cfg;
+  st_config(&cfg);
+  cfg.max_body = 1u << 20;
+  ts_server t;
+  ts_start_with(&t, &cfg, TS_ROLE(FK_RESPONDER), st_app);
+  uint8_t *body = pattern(total);
+  tc_conn c;
+  CHECK(ts_connect(&t, &c));
+  /* An abort reaches a handler that reads the socket itself. */
+  const char *pairs[] = {"T=stream", NULL};
+  CHECK(start_in_place(&c, 1, pairs, body));
+  CHECK(send_body(&c, 1, body, 1000, 300000, 65535));
+  ST_WAIT_FOR(atomic_load(&st.got) == 300000, TS_WAIT);
+  CHECK_EQ(tc_abort(&c, 1), 0);
+  ST_WAIT_FOR(atomic_load(&st.done) == 1, TS_WAIT);
+  CHECK_EQ(atomic_load(&st.last_rc), FK_E_ABORTED);
+  CHECK(tc_wait_end(&c, 1, TS_WAIT) != NULL);
+  CHECK(ts_echo_ok(&c, 2, FK_KEEP_CONN));
+  /* A handler that returns in the middle of a record: the rest of the
+   * body is dropped, and the next request is read right. */
+  const char *stop[] = {"T=stream", "STOP=200000", "BUF=1500", NULL};
+  CHECK(start_in_place(&c, 3, stop, body));
+  CHECK(send_body(&c, 3, body, 1000, 500000, 65535));
+  CHECK(tc_wait_end(&c, 3, TS_WAIT) != NULL);
+  unsigned long long got = 0;
+  int ok = 0;
+  CHECK_EQ(
+      sscanf(tc_text(&c, FK_STDOUT, 3, 0, NULL), "n=%llu ok=%d", &got, &ok), 2);
+  CHECK(got >= 200000 && got < 201500 && ok == 1);
+  CHECK(send_body(&c, 3, body, 500000, 600000, 65535));
+  CHECK_EQ(tc_stream_end(&c, FK_STDIN, 3), 0);
+  CHECK(ts_echo_ok(&c, 4, FK_KEEP_CONN));
+  /* max_body: what fits, then the error and a 413; the connection goes
+   * on. */
+  CHECK(start_in_place(&c, 5, pairs, body));
+  CHECK(send_body(&c, 5, body, 1000, total, 65535));
+  CHECK_EQ(tc_stream_end(&c, FK_STDIN, 5), 0);
+  CHECK(tc_wait_end(&c, 5, TS_WAIT) != NULL);
+  CHECK_EQ(atomic_load(&st.last_rc), FK_E_BODY_TOO_LARGE);
+  CHECK(atomic_load(&st.got) <= cfg.max_body);
+  CHECK(strncmp(tc_text(&c, FK_STDOUT, 5, 0, NULL), "Status: 413 ", 12) == 0);
+  CHECK(ts_echo_ok(&c, 6, FK_KEEP_CONN));
+  /* The web server goes away: the handler learns of it. */
+  CHECK(start_in_place(&c, 7, pairs, body));
+  CHECK(send_body(&c, 7, body, 1000, 100000, 65535));
+  ST_WAIT_FOR(atomic_load(&st.got) == 100000, TS_WAIT);
+  tc_close(&c);
+  ST_WAIT_FOR(atomic_load(&st.done) == 1, TS_WAIT);
+  CHECK_EQ(atomic_load(&st.last_rc), FK_E_ABORTED);
+  free(body);
+  ts_stop(&t);
+}
+
+static void test_in_place_timeout(void) {
+  fk_config cfg;
+  st_config(&cfg);
+  cfg.io_timeout_ms = 300;
+  ts_server t;
+  ts_start_with(&t, &cfg, TS_ROLE(FK_RESPONDER), st_app);
+  uint8_t *body = pattern(200000);
+  tc_conn c;
+  CHECK(ts_connect(&t, &c));
+  const char *pairs[] = {"T=stream", NULL};
+  CHECK(start_in_place(&c, 1, pairs, body));
+  CHECK(send_body(&c, 1, body, 1000, 200000, 65535));
+  ST_WAIT_FOR(atomic_load(&st.done) == 1, 3000);
+  CHECK_EQ(atomic_load(&st.got), 200000);
+  CHECK_EQ(atomic_load(&st.last_rc), FK_E_TIMEOUT);
+  CHECK(tc_wait_end(&c, 1, TS_WAIT) != NULL);
+  tc_close(&c);
+  free(body);
+  ts_stop(&t);
+}
+
 /* --- The whole-body path: a spilled body in small records ----------------- */
 
 static void spilled(unsigned handler_threads) {
@@ -436,6 +588,9 @@ int main(void) {
   RUN(test_close_wakes);
   RUN(test_max_body);
   RUN(test_multiplexed);
+  RUN(test_in_place_records);
+  RUN(test_in_place_endings);
+  RUN(test_in_place_timeout);
   RUN(test_spill_small_records_inline);
   RUN(test_spill_small_records_threads);
   TEST_EXIT();

@@ -961,6 +961,52 @@ static void test_parser_idle(void) {
   CHECK_EQ(fk_parser_error(&p), FK_OK);
 }
 
+/* Content read in place: the caller takes a stream record's content past
+ * the parser, which goes on with the padding and the next header. */
+static void test_parser_in_place(void) {
+  uint8_t rec[64];
+  fk_parser p;
+  fk_event ev;
+  fk_header h;
+
+  fk_parser_init(&p);
+  CHECK_EQ(fk_parser_until_header(&p), FK_HEADER_LEN);
+  CHECK_EQ(fk_parser_content_left(&p, &h), 0);
+  size_t n = fk_encode_stream(rec, sizeof rec, FK_STDIN, 7, "0123456789", 10);
+  CHECK_EQ(n, FK_HEADER_LEN + 16); /* 6 bytes of padding */
+  CHECK_EQ(fk_parser_feed(&p, rec, FK_HEADER_LEN, &ev), FK_HEADER_LEN);
+  CHECK_EQ(ev.type, FK_EV_NONE);
+  CHECK_EQ(fk_parser_until_header(&p), 0);
+  CHECK_EQ(fk_parser_content_left(&p, &h), 10);
+  CHECK(h.type == FK_STDIN && h.request_id == 7 && h.padding_length == 6);
+  fk_parser_skip_content(&p, 4);
+  CHECK_EQ(fk_parser_content_left(&p, &h), 6);
+  fk_parser_skip_content(&p, 7); /* more than is left: ignored */
+  CHECK_EQ(fk_parser_content_left(&p, &h), 6);
+  fk_parser_skip_content(&p, 6);
+  CHECK_EQ(fk_parser_content_left(&p, &h), 0);
+  CHECK_EQ(p.offset, FK_HEADER_LEN + 10);
+  CHECK_EQ(fk_parser_until_header(&p), 6 + FK_HEADER_LEN);
+  CHECK(!fk_parser_idle(&p));
+  CHECK_EQ(fk_parser_feed(&p, rec + FK_HEADER_LEN + 10, 6, &ev), 6);
+  CHECK(fk_parser_idle(&p));
+  /* The stream's end, fed whole, is reported as usual. */
+  n = fk_encode_stream_end(rec, FK_STDIN, 7);
+  CHECK_EQ(fk_parser_feed(&p, rec, 3, &ev), 3);
+  CHECK_EQ(fk_parser_until_header(&p), 0); /* a header half read */
+  CHECK_EQ(fk_parser_feed(&p, rec + 3, n - 3, &ev), (long)(n - 3));
+  CHECK_EQ(ev.type, FK_EV_STREAM_END);
+  /* GET_VALUES content is not stream content. */
+  uint8_t q[] = {1, FK_GET_VALUES, 0, 0, 0, 2, 0, 0, 'a', 'b'};
+  CHECK_EQ(fk_parser_feed(&p, q, FK_HEADER_LEN, &ev), FK_HEADER_LEN);
+  CHECK_EQ(fk_parser_content_left(&p, &h), 0);
+  fk_parser_skip_content(&p, 1); /* ignored */
+  CHECK_EQ(fk_parser_feed(&p, q + FK_HEADER_LEN, 2, &ev), 2);
+  CHECK_EQ(ev.type, FK_EV_VALUES);
+  CHECK_EQ(ev.len, 2);
+  CHECK_EQ(fk_parser_error(&p), FK_OK);
+}
+
 /* Inputs that end exactly at a PROT_NONE page: any read past the end of
  * the input faults. (scan() does this for every fragment too.) */
 static void test_guard_page(void) {
@@ -1720,6 +1766,7 @@ int main(void) {
   RUN(test_bad_version);
   RUN(test_bad_lengths);
   RUN(test_parser_idle);
+  RUN(test_parser_in_place);
   RUN(test_guard_page);
   RUN(test_nv_combinations);
   RUN(test_nv_small_4byte);

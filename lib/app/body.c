@@ -34,20 +34,27 @@ const char *fk__spill_dir(const fk_server *s) {
   return dir == NULL || *dir == '\0' ? "/tmp" : dir;
 }
 
+/* A file system without O_TMPFILE: create, then unlink at once. Apart,
+ * so that its path buffer is on the stack only when it is needed (the
+ * check at start-up would otherwise touch a page of every process's
+ * stack for nothing). */
+static __attribute__((noinline)) int spill_open_named(const char *dir) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s/fcgikit-body-XXXXXX", dir) >=
+      (int)sizeof path)
+    return -1;
+  int fd = mkostemp(path, O_CLOEXEC);
+  if (fd >= 0)
+    unlink(path);
+  return fd;
+}
+
 static int spill_open(const fk_server *s) {
   const char *dir = fk__spill_dir(s);
   int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
     return fd;
-  /* A file system without O_TMPFILE: create, then unlink at once. */
-  char path[4096];
-  if (snprintf(path, sizeof path, "%s/fcgikit-body-XXXXXX", dir) >=
-      (int)sizeof path)
-    return -1;
-  fd = mkostemp(path, O_CLOEXEC);
-  if (fd >= 0)
-    unlink(path);
-  return fd;
+  return spill_open_named(dir);
 }
 
 int fk__spill_check(const fk_server *s) {

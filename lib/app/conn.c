@@ -597,9 +597,12 @@ static int consume(fk__conn *c, const uint8_t *p, size_t left) {
 static int consume_carry(fk__conn *c) {
   uint8_t carry[FK_HEADER_LEN];
   pthread_mutex_lock(&c->lock);
-  unsigned n = c->reader == NULL ? c->carry_len : 0;
-  memcpy(carry, c->carry, n);
-  c->carry_len -= n;
+  unsigned n = 0;
+  if (c->reader == NULL && c->carry_len > 0) { /* else not the worker's */
+    n = c->carry_len;
+    memcpy(carry, c->carry, n);
+    c->carry_len = 0;
+  }
   pthread_mutex_unlock(&c->lock);
   return n > 0 ? consume(c, carry, n) : 0;
 }
@@ -642,23 +645,21 @@ static int reading_paused(fk__conn *c) {
  * without the copies into the ring and out of it, nor a wake-up for
  * every piece (body.c). */
 static void hand_over(fk__conn *c) {
-  if (c->nreqs != 1 || c->dead || c->closed || !c->reqs[0]->streaming)
+  if (c->nreqs != 1 || c->closed || !c->reqs[0]->streaming)
     return;
   fk_request *r = c->reqs[0];
-  fk__body *b = r->in_state == FK__REQ_STDIN  ? &r->in
-                : r->in_state == FK__REQ_DATA ? &r->data
-                                              : NULL;
-  if (b == NULL)
-    return;
-  fk_header h;
-  if (fk_parser_content_left(&c->parser, &h) > 0
-          ? h.type != (b == &r->in ? FK_STDIN : FK_DATA) ||
-                h.request_id != r->id
-          : fk_parser_until_header(&c->parser) == 0)
-    return;
   pthread_mutex_lock(&c->lock);
-  if (b->waiting && !b->ended && !b->closed && c->reader == NULL &&
-      c->carry_len == 0 && !c->dead) {
+  /* A handler reading the socket owns the parser and in_state. */
+  fk__body *b = c->reader != NULL || c->carry_len > 0 || c->dead ? NULL
+                : r->in_state == FK__REQ_STDIN                   ? &r->in
+                : r->in_state == FK__REQ_DATA                    ? &r->data
+                                                                 : NULL;
+  fk_header h;
+  if (b != NULL && b->waiting && !b->ended && !b->closed &&
+      (fk_parser_content_left(&c->parser, &h) > 0
+           ? h.type == (b == &r->in ? FK_STDIN : FK_DATA) &&
+                 h.request_id == r->id
+           : fk_parser_until_header(&c->parser) > 0)) {
     c->reader = r;
     fk__conn_update_events(c);
     pthread_cond_broadcast(&c->drained);

@@ -209,6 +209,11 @@ struct fk_server {
   unsigned nworkers;
   atomic_int running;
   atomic_int stopping;
+  /* fk_server_stop() may run on any thread or in a signal handler while
+   * fk_server_run() sets up or tears down: it wakes the first `wakeable`
+   * workers, and the teardown waits until no stop is waking any. */
+  atomic_uint wakeable;
+  atomic_int waking;
   atomic_uint conns;
   atomic_uint reqs;
   atomic_ulong served;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -426,11 +427,15 @@ void fk__server_count_served(fk_server *s) {
     fk_server_stop(s);
 }
 
-/* Async-signal-safe: atomics and write(2) only. */
+/* Async-signal-safe: atomics and write(2) only. Workers not yet wakeable
+ * see `stopping` before they first wait. */
 void fk_server_stop(fk_server *s) {
   atomic_store(&s->stopping, 1);
-  for (unsigned i = 0; i < s->nworkers; i++)
+  atomic_fetch_add(&s->waking, 1);
+  unsigned n = atomic_load(&s->wakeable);
+  for (unsigned i = 0; i < n; i++)
     fk__loop_wake(&s->workers[i].loop);
+  atomic_fetch_sub(&s->waking, 1);
 }
 
 /* How long a stop waits for the first request of a connection it accepted
@@ -637,6 +642,7 @@ int fk_server_run(fk_server *s) {
       goto out_pool;
     }
   }
+  atomic_store(&s->wakeable, s->nworkers);
   /* Worker 0 runs on the calling thread. */
   for (started = 1; started < s->nworkers; started++) {
     int err = pthread_create(&s->workers[started].thread, NULL, worker_main,
@@ -654,6 +660,10 @@ int fk_server_run(fk_server *s) {
 out_pool:
   stop_pool(s);
 out_workers:
+  /* No stop may be writing to a wake-up descriptor being closed. */
+  atomic_store(&s->wakeable, 0);
+  while (atomic_load(&s->waking) > 0)
+    sched_yield();
   for (unsigned i = 0; i < s->nworkers; i++)
     worker_destroy(s, &s->workers[i]);
 out:

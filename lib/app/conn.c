@@ -98,19 +98,22 @@ void fk__conn_free(fk__conn *c) {
 /* --- Output queue -------------------------------------------------------- */
 
 /* EPOLLIN unless reading is paused (too much output queued, or a streamed
- * body waiting for its handler), EPOLLOUT while output waits for the
- * socket. Handler threads call this too, to resume reading. */
+ * body waiting for its handler) or a handler reads the socket itself,
+ * EPOLLOUT while output waits for the socket and no handler is writing
+ * it. Handler threads call this too, to resume reading. */
 void fk__conn_update_events(fk__conn *c) {
   if (c->closed || c->dead)
     return;
   uint32_t want = (c->read_paused || c->input_full || c->reader ? 0 : EPOLLIN) |
-                  (fk__buf_pending(&c->out) ? EPOLLOUT : 0);
+                  (fk__buf_pending(&c->out) && !c->writer ? EPOLLOUT : 0);
   if (want != c->events && fk__loop_mod(&c->worker->loop, c->fd, want, c) == 0)
     c->events = want;
 }
 
 int fk__conn_write_locked(fk__conn *c) {
   fk__buf *b = &c->out;
+  if (c->writer != NULL)
+    return FK_OK; /* its writer sends the queue when it is done */
   while (fk__buf_pending(b) > 0 && !c->dead) {
     ssize_t n = send(c->fd, b->data + b->pos, fk__buf_pending(b),
                      MSG_NOSIGNAL | MSG_DONTWAIT);

@@ -154,6 +154,11 @@ typedef struct fk__conn {
    * the bytes of a header it read that were not for it: the worker feeds
    * them to the parser before anything else once it has the socket back. */
   fk_request *reader;
+  /* The request whose handler thread is writing a large write straight
+   * from its memory to the socket, or NULL: meanwhile nobody else writes
+   * the socket, output of others waits in out, and the writer sends it
+   * when it is done (output.c). Under lock. */
+  fk_request *writer;
   uint8_t carry[FK_HEADER_LEN];
   unsigned carry_len;
   struct fk__conn *resume_next; /* worker's resumed list, under done_lock */

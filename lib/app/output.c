@@ -34,6 +34,8 @@
 static int push_threaded(fk_request *r, int final);
 static int write_direct(fk_request *r, unsigned type, const uint8_t *p,
                         size_t n);
+static int write_direct_threaded(fk_request *r, unsigned type, const uint8_t *p,
+                                 size_t n, size_t *sent);
 
 static const fk_allocator *alloc_of(const fk_request *r) {
   return r->conn->worker->server->cfg.allocator;
@@ -90,6 +92,12 @@ int fk__out_stream(fk_request *r, unsigned type, const void *p, size_t n) {
     r->stdout_used = 1;
   if (n >= DIRECT_MIN && on_io_thread(r))
     return write_direct(r, type, src, n);
+  if (n >= DIRECT_MIN) {
+    size_t sent;
+    int rc = write_direct_threaded(r, type, src, n, &sent);
+    if (rc != FK_OK || sent == n)
+      return rc;
+  }
   while (n > 0) {
     int rc;
     if (r->open_type != type || open_content(r) == RECORD_MAX) {
@@ -191,6 +199,20 @@ static int push_inline(fk_request *r) {
   return drain_inline(r, r->conn->worker->server->cfg.max_output);
 }
 
+/* Moves past n bytes of the vector; returns the entries left. */
+static int iov_advance(struct iovec **iov, int cnt, size_t n) {
+  while (cnt > 0 && n >= (*iov)->iov_len) {
+    n -= (*iov)->iov_len;
+    (*iov)++;
+    cnt--;
+  }
+  if (cnt > 0) {
+    (*iov)->iov_base = (uint8_t *)(*iov)->iov_base + n;
+    (*iov)->iov_len -= n;
+  }
+  return cnt;
+}
+
 /* Sends every byte the vector names, waiting on the socket as needed. */
 static int send_all(fk_request *r, struct iovec *iov, int cnt) {
   fk__conn *c = r->conn;
@@ -208,19 +230,33 @@ static int send_all(fk_request *r, struct iovec *iov, int cnt) {
         c->dead = 1;
       continue;
     }
-    size_t done = (size_t)w;
-    while (cnt > 0 && done >= iov->iov_len) {
-      done -= iov->iov_len;
-      iov++;
-      cnt--;
-    }
-    if (cnt > 0) {
-      iov->iov_base = (uint8_t *)iov->iov_base + done;
-      iov->iov_len -= done;
-    }
+    cnt = iov_advance(&iov, cnt, (size_t)w);
   }
   pthread_mutex_unlock(&c->lock);
   return inline_result(r, rc);
+}
+
+/* Encodes up to DIRECT_RECORDS records of p into iov (headers in hdr).
+ * Returns the number of entries; *took gets the bytes of p used. */
+static int direct_records(fk_request *r, unsigned type, const uint8_t *p,
+                          size_t n, uint8_t hdr[][FK_HEADER_LEN],
+                          struct iovec *iov, size_t *took) {
+  static const uint8_t zeros[8];
+  int cnt = 0;
+  *took = 0;
+  for (int k = 0; k < DIRECT_RECORDS && n > 0; k++) {
+    size_t take = n < RECORD_MAX ? n : RECORD_MAX;
+    size_t pad = fk_padding_for(take);
+    fk_header_encode(hdr[k], type, r->id, take, pad);
+    iov[cnt++] = (struct iovec){hdr[k], FK_HEADER_LEN};
+    iov[cnt++] = (struct iovec){(void *)p, take};
+    if (pad)
+      iov[cnt++] = (struct iovec){(void *)zeros, pad};
+    p += take;
+    n -= take;
+    *took += take;
+  }
+  return cnt;
 }
 
 /* Large writes on the I/O thread skip the output buffer: once what was
@@ -228,25 +264,114 @@ static int send_all(fk_request *r, struct iovec *iov, int cnt) {
  * to the socket, several per system call. */
 static int write_direct(fk_request *r, unsigned type, const uint8_t *p,
                         size_t n) {
-  static const uint8_t zeros[8];
   fk__out_close_record(r);
   int rc = drain_inline(r, 0);
   while (rc == FK_OK && n > 0) {
     uint8_t hdr[DIRECT_RECORDS][FK_HEADER_LEN];
     struct iovec iov[DIRECT_RECORDS * 3];
-    int cnt = 0;
-    for (int k = 0; k < DIRECT_RECORDS && n > 0; k++) {
-      size_t take = n < RECORD_MAX ? n : RECORD_MAX;
-      size_t pad = fk_padding_for(take);
-      fk_header_encode(hdr[k], type, r->id, take, pad);
-      iov[cnt++] = (struct iovec){hdr[k], FK_HEADER_LEN};
-      iov[cnt++] = (struct iovec){(void *)p, take};
-      if (pad)
-        iov[cnt++] = (struct iovec){(void *)zeros, pad};
-      p += take;
-      n -= take;
-    }
+    size_t took;
+    int cnt = direct_records(r, type, p, n, hdr, iov, &took);
+    p += took;
+    n -= took;
     rc = send_all(r, iov, cnt);
+  }
+  return rc;
+}
+
+/* How long a writer waits on the socket before it looks for an abort. */
+#define WRITER_POLL_MS 100
+
+/* The socket of a connection whose writer the caller is: sends the whole
+ * vector, waiting on the socket itself (without c->lock) when it is full.
+ * Returns FK_OK; FK_E_ABORTED when the request was aborted before any of
+ * the vector left, or the connection failed; FK_E_TIMEOUT, or FK_E_IO when
+ * an abort came with a record half sent: the connection cannot go on. */
+static int writer_send(fk_request *r, struct iovec *iov, int cnt) {
+  fk__conn *c = r->conn;
+  unsigned timeout = c->worker->server->cfg.io_timeout_ms;
+  struct timespec deadline;
+  fk__deadline_in(&deadline, timeout);
+  int started = 0;
+  while (cnt > 0) {
+    if (atomic_load(&c->dead))
+      return FK_E_ABORTED;
+    if (atomic_load(&r->aborted))
+      return started ? FK_E_IO : FK_E_ABORTED;
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+    ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+      int ms = timeout ? fk__ms_until(&deadline) : WRITER_POLL_MS;
+      if (ms > WRITER_POLL_MS || (ms == 0 && timeout == 0))
+        ms = WRITER_POLL_MS;
+      if (ms != 0) {
+        poll(&pfd, 1, ms);
+        continue;
+      }
+      fk__log(c->worker->server, FK_LOG_WARNING,
+              "request %u: web server did not read output for %u ms; "
+              "closing the connection",
+              r->id, timeout);
+      return FK_E_TIMEOUT;
+    }
+    if (w < 0)
+      return started ? FK_E_IO : FK_E_ABORTED;
+    started = 1;
+    cnt = iov_advance(&iov, cnt, (size_t)w);
+    fk__deadline_in(&deadline, timeout); /* it reads: wait afresh */
+  }
+  return FK_OK;
+}
+
+/* Large writes on a handler thread: while nothing else is queued, the
+ * handler becomes the connection's writer (c->writer) for a few records
+ * at a time, which go from the caller's memory to the socket, waiting on
+ * the socket itself when it is full: no copy, no hand-off to the I/O
+ * thread. Output of other requests queues meanwhile and is sent between
+ * those batches; once some is left queued, the rest of p goes the usual
+ * way. *sent is the bytes of p dealt with. */
+static int write_direct_threaded(fk_request *r, unsigned type, const uint8_t *p,
+                                 size_t n, size_t *sent) {
+  fk__conn *c = r->conn;
+  *sent = 0;
+  int rc = fk__out_push(r);
+  while (rc == FK_OK && *sent < n) {
+    pthread_mutex_lock(&c->lock);
+    int mine = c->writer == NULL && !c->dead && fk__buf_pending(&c->out) == 0 &&
+               !atomic_load(&r->aborted);
+    if (mine)
+      c->writer = r;
+    pthread_mutex_unlock(&c->lock);
+    if (!mine)
+      break;
+    uint8_t hdr[DIRECT_RECORDS][FK_HEADER_LEN];
+    struct iovec iov[DIRECT_RECORDS * 3];
+    size_t took;
+    int cnt = direct_records(r, type, p + *sent, n - *sent, hdr, iov, &took);
+    if ((rc = writer_send(r, iov, cnt)) == FK_OK)
+      *sent += took;
+    pthread_mutex_lock(&c->lock);
+    c->writer = NULL;
+    if (rc != FK_OK && !c->dead && rc != FK_E_ABORTED) {
+      /* A record cut short: the connection cannot go on. The worker
+       * cleans up. */
+      c->dead = 1;
+      shutdown(c->fd, SHUT_RDWR);
+    }
+    if (c->dead)
+      pthread_cond_broadcast(&c->drained);
+    else
+      fk__conn_write_locked(c); /* what others queued meanwhile */
+    pthread_mutex_unlock(&c->lock);
+  }
+  if (rc == FK_OK && (atomic_load(&c->dead) || atomic_load(&r->aborted)))
+    rc = FK_E_ABORTED;
+  if (rc != FK_OK) {
+    atomic_store(&r->aborted, 1);
+    if (rc == FK_E_IO)
+      rc = FK_E_ABORTED; /* aborted with a record half sent */
   }
   return rc;
 }

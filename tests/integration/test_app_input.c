@@ -398,6 +398,75 @@ static void unread_output(unsigned handler_threads) {
 static void test_unread_output_inline(void) { unread_output(0); }
 static void test_unread_output_threads(void) { unread_output(1); }
 
+/* --- A handler thread writing straight to the socket ------------------- */
+
+/* A large write from a handler thread goes from its memory to the socket
+ * while nothing else is queued; another request's output on the same
+ * connection waits its turn between batches, and both arrive whole. */
+static void test_writer_shares_connection(void) {
+  fk_config cfg;
+  ts_config(&cfg);
+  cfg.handler_threads = 2;
+  ts_server t;
+  ts_start(&t, &cfg, TS_ROLE(FK_RESPONDER));
+  tc_conn c;
+  CHECK(ts_connect(&t, &c));
+  const size_t total = 4u << 20;
+  const char *big[] = {"T=big", "N=4194304", NULL};
+  const char *echo[] = {"T=echo", NULL};
+  CHECK_EQ(tc_request(&c, 1, FK_RESPONDER, FK_KEEP_CONN, big, NULL, 0), 0);
+  tc_sleep_ms(50); /* the socket is full: request 1 waits on it */
+  CHECK_EQ(tc_request(&c, 2, FK_RESPONDER, FK_KEEP_CONN, echo, "hi", 2), 0);
+  long deadline = tc_now_ms() + 20000;
+  for (int reads = 0;
+       (tc_find(&c, TC_END, 1, 0) < 0 || tc_find(&c, TC_END, 2, 0) < 0) &&
+       !c.closed && tc_now_ms() < deadline;
+       reads++) {
+    tc_read(&c, 4096, 1000);
+    if (reads % 64 == 0)
+      tc_sleep_ms(1);
+  }
+  size_t len;
+  const char *out = tc_text(&c, FK_STDOUT, 1, 0, &len);
+  CHECK(len == total && is_pattern(out, total));
+  CHECK(ts_shape_ok(&c, 1, FK_REQUEST_COMPLETE));
+  CHECK(strstr(tc_text(&c, FK_STDOUT, 2, 0, NULL), "--\nhi") != NULL);
+  CHECK(ts_shape_ok(&c, 2, FK_REQUEST_COMPLETE));
+  CHECK(ts_echo_ok(&c, 3, FK_KEEP_CONN));
+  tc_close(&c);
+  ts_stop(&t);
+}
+
+/* An abort reaches a handler thread waiting for the socket to take its
+ * output, at once rather than after io_timeout_ms: its thread is free
+ * for the next request. */
+static void test_writer_abort(void) {
+  fk_config cfg;
+  ts_config(&cfg);
+  cfg.handler_threads = 1;
+  ts_server t;
+  ts_start(&t, &cfg, TS_ROLE(FK_RESPONDER));
+  tc_conn c, d;
+  CHECK(ts_connect(&t, &c));
+  const char *big[] = {"T=big", "N=8388608", NULL};
+  CHECK_EQ(tc_request(&c, 1, FK_RESPONDER, FK_KEEP_CONN, big, NULL, 0), 0);
+  tc_sleep_ms(100); /* nothing read: the socket is full */
+  CHECK_EQ(tc_abort(&c, 1), 0);
+  long start = tc_now_ms();
+  CHECK(ts_connect(&t, &d));
+  CHECK(ts_echo_ok(&d, 1, FK_KEEP_CONN));
+  CHECK(tc_now_ms() - start < 2000); /* io_timeout_ms is 10 s */
+  tc_close(&d);
+  /* Request 1 ends, or, cut in the middle of a record, its connection
+   * is closed. */
+  long deadline = tc_now_ms() + 10000;
+  while (tc_find(&c, TC_END, 1, 0) < 0 && !c.closed && tc_now_ms() < deadline)
+    tc_read(&c, 1 << 16, 1000);
+  CHECK(tc_find(&c, TC_END, 1, 0) >= 0 || c.closed);
+  tc_close(&c);
+  ts_stop(&t);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   RUN(test_protocol_errors);
@@ -408,5 +477,7 @@ int main(void) {
   RUN(test_slow_reader_threads);
   RUN(test_unread_output_inline);
   RUN(test_unread_output_threads);
+  RUN(test_writer_shares_connection);
+  RUN(test_writer_abort);
   TEST_EXIT();
 }

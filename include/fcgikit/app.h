@@ -236,7 +236,9 @@ uint64_t fk_data_length(const fk_request *req);
 
 /* Writes len bytes to STDOUT. Output is buffered and leaves in records of
  * up to 64 KiB; when more than max_output is queued for the web server the
- * call waits until it reads (bounded by io_timeout_ms).
+ * call waits until it reads (bounded by io_timeout_ms). A write of 64 KiB
+ * or more goes from buf to the socket without a copy when nothing else is
+ * queued on the connection.
  * Returns FK_OK, FK_E_ABORTED (the web server aborted the request or went
  * away: stop producing output), FK_E_TIMEOUT, FK_E_NOMEM; the printf
  * family also FK_E_INVAL for a format the C library cannot expand. */

@@ -4,7 +4,8 @@
 #   make run        build, then serve examples/echo on $(RUN_ADDR)
 #   make test       build and run every test: unit, integration, interop
 #                   (peers that are not installed are skipped, saying so),
-#                   the same again under ASan+UBSan, the fuzzers for
+#                   the same again under ASan+UBSan, the application
+#                   library's tests under ThreadSanitizer, the fuzzers for
 #                   $(FUZZ_SECONDS)s each, a clang build, man page lint
 #   make install    install under $(PREFIX), honouring DESTDIR
 #   make bench      the comparison suite, bench/run (about 8 minutes;
@@ -22,7 +23,7 @@ CTEST        ?= ctest
 
 export FK_FUZZ_SECONDS = $(FUZZ_SECONDS)
 
-.PHONY: all build run test test-main test-sanitize test-clang fuzz lint-man install clean bench
+.PHONY: all build run test test-main test-sanitize test-tsan test-clang fuzz lint-man install clean bench
 
 all: build
 
@@ -37,7 +38,7 @@ run: $(BUILD)/CMakeCache.txt
 	$(CMAKE) --build $(BUILD) -j $(JOBS) --target echo
 	scripts/run-echo.sh $(BUILD) $(RUN_ADDR)
 
-test: test-main test-sanitize test-clang fuzz lint-man
+test: test-main test-sanitize test-tsan test-clang fuzz lint-man
 	@echo "make test: all stages passed"
 
 test-main: build
@@ -49,6 +50,15 @@ test-sanitize:
 	cd $(BUILD)-sanitize && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(CTEST) --output-on-failure -j $(JOBS)
+
+# The threads of the application library: its own tests, under TSan.
+TSAN_TESTS = test_app_basic test_app_concurrency test_app_failmalloc \
+  test_app_input test_app_listen test_app_scale test_app_stream
+test-tsan:
+	$(CMAKE) -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFK_WERROR=ON -DFK_TSAN=ON
+	$(CMAKE) --build $(BUILD)-tsan -j $(JOBS) --target $(TSAN_TESTS)
+	cd $(BUILD)-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  $(CTEST) --output-on-failure -j $(JOBS) -R '^($(subst $() ,|,$(strip $(TSAN_TESTS))))$$'
 
 test-clang:
 	@if command -v clang >/dev/null; then \
@@ -69,4 +79,4 @@ bench: build
 	BUILD=$(abspath $(BUILD)) bench/run --no-build $(BENCH_ARGS)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-sanitize $(BUILD)-clang $(BUILD)-fuzz
+	rm -rf $(BUILD) $(BUILD)-sanitize $(BUILD)-tsan $(BUILD)-clang $(BUILD)-fuzz

@@ -4,8 +4,8 @@
 #   make run        build, then serve examples/echo on $(RUN_ADDR)
 #   make test       build and run every test: unit, integration, interop
 #                   (peers that are not installed are skipped, saying so),
-#                   the same again under ASan+UBSan, the application
-#                   library's tests under ThreadSanitizer, the fuzzers for
+#                   the same again under ASan+UBSan, the threaded code's
+#                   tests under ThreadSanitizer, the fuzzers for
 #                   $(FUZZ_SECONDS)s each, a clang build, man page lint
 #   make install    install under $(PREFIX), honouring DESTDIR
 #   make bench      the comparison suite, bench/run (about 8 minutes;
@@ -51,9 +51,11 @@ test-sanitize:
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(CTEST) --output-on-failure -j $(JOBS)
 
-# The threads of the application library: its own tests, under TSan.
+# The threaded code, the application library's and the clients', under
+# TSan.
 TSAN_TESTS = test_app_basic test_app_concurrency test_app_failmalloc \
-  test_app_input test_app_listen test_app_scale test_app_stream
+  test_app_input test_app_listen test_app_scale test_app_stream \
+  test_client test_client_async
 test-tsan:
 	$(CMAKE) -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFK_WERROR=ON -DFK_TSAN=ON
 	$(CMAKE) --build $(BUILD)-tsan -j $(JOBS) --target $(TSAN_TESTS)

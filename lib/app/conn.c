@@ -617,6 +617,15 @@ static int read_once(fk__conn *c) {
   fk__worker *w = c->worker;
   if (consume_carry(c) < 0)
     return -1;
+  /* A worker that has never read holds no buffer: an idle second thread
+   * costs no memory for it. */
+  if (w->rbuf == NULL &&
+      (w->rbuf = fk__alloc(alloc_of(c), w->rbuf_size)) == NULL) {
+    fk__log(w->server, FK_LOG_ERROR,
+            "out of memory for the read buffer; closing the connection");
+    fk__conn_kill(c, FK_OK);
+    return -1;
+  }
   ssize_t n = recv(c->fd, w->rbuf, w->rbuf_size, 0);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
     return 0;

@@ -549,10 +549,7 @@ static int worker_init(fk_server *s, fk__worker *w, unsigned index) {
   w->index = index;
   w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   pthread_mutex_init(&w->done_lock, NULL);
-  w->rbuf_size = FK__READ_BUFFER;
-  w->rbuf = fk__alloc(s->cfg.allocator, w->rbuf_size);
-  if (w->rbuf == NULL)
-    return FK_E_NOMEM;
+  w->rbuf_size = FK__READ_BUFFER; /* allocated at the first read */
   int rc = fk__loop_init(&w->loop);
   if (rc != FK_OK)
     return rc;

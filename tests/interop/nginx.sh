@@ -9,7 +9,12 @@
 #       Unix socket and over TCP: many requests on one client connection all
 #       succeed, and ss shows that the application served them on at most 4
 #       FastCGI connections, the same ones before and after a second round
-#       (without keep-alive there would be none left open, or new ones).
+#       (without keep-alive there would be none left open, or new ones);
+#   (e) "fastcgi_request_buffering off" and keep-alive to examples/upload
+#       (stream_body: the handler reads the body as nginx relays it, from
+#       the socket itself): the 10 MB POST, and four at once, are counted
+#       and checksummed exactly as cksum(1) does, and a GET after them on
+#       the same connections is answered.
 #
 # nginx runs privately: its own prefix, config, pid file, logs and temp
 # paths under $T, on a loopback port, in the foreground, stopped by pid.
@@ -39,6 +44,8 @@ start_example echo "$T/ka.sock"
 wait_for_socket "$T/ka.sock" "$STARTED_PID"
 start_example_tcp echo
 KA_PORT=$PICKED_PORT
+start_example upload "$T/upload.sock"
+wait_for_socket "$T/upload.sock" "$STARTED_PID"
 
 # --- nginx ---------------------------------------------------------------------
 
@@ -57,6 +64,10 @@ write_conf() {
     }
     upstream ka_tcp {
         server 127.0.0.1:$KA_PORT;
+        keepalive 4;
+    }
+    upstream upload {
+        server unix:$T/upload.sock;
         keepalive 4;
     }
 
@@ -79,6 +90,12 @@ write_conf() {
             include $NGINX_PARAMS;
             fastcgi_keep_conn on;
             fastcgi_pass ka_tcp;
+        }
+        location /upload/ {
+            include $NGINX_PARAMS;
+            fastcgi_keep_conn on;
+            fastcgi_request_buffering off;
+            fastcgi_pass upload;
         }
     }
 }
@@ -162,6 +179,29 @@ check_keepalive() {
   ok "keep-alive via $prefix: 12 requests on $n FastCGI connection(s), reused across rounds"
 }
 
+# check_upload: case (e).
+check_upload() {
+  local want i
+  want=$(cksum <"$T/big.bin")
+  curl -sS --max-time 60 --data-binary "@$T/big.bin" -o "$T/up1" "$BASE/upload/u.fcgi" ||
+    fail "the streamed upload: curl failed"
+  [ "$(cat "$T/up1")" = "$want" ] ||
+    fail "the streamed upload: the application counted '$(cat "$T/up1")', cksum says '$want'"
+  local pids=()
+  for i in 1 2 3 4; do
+    curl -sS --max-time 60 --data-binary "@$T/big.bin" -o "$T/up-many$i" "$BASE/upload/u.fcgi?n=$i" &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || true
+  for i in 1 2 3 4; do
+    [ "$(cat "$T/up-many$i" 2>/dev/null)" = "$want" ] ||
+      fail "streamed upload $i of 4 at once: '$(cat "$T/up-many$i" 2>/dev/null)', not '$want'"
+  done
+  curl -sS --max-time 60 -o "$T/up-get" "$BASE/upload/u.fcgi" || fail "a GET after the uploads failed"
+  [ "$(cat "$T/up-get")" = "4294967295 0" ] || fail "a GET after the uploads: '$(cat "$T/up-get")'"
+  ok "streamed uploads (fastcgi_request_buffering off): 5 x $SIZE bytes counted and checksummed right, 4 at once"
+}
+
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$T/big.bin"
 SIZE=$(wc -c <"$T/big.bin")
 
@@ -173,6 +213,7 @@ check_get /tcp
 check_post_echo /tcp "$SIZE"
 check_keepalive /ka-unix unix "$T/ka.sock"
 check_keepalive /ka-tcp tcp "$KA_PORT"
+check_upload
 
 # Every example must still be running: none of this may end a process.
 for pid in "${FK_PIDS[@]}"; do
@@ -182,7 +223,7 @@ stop_pid "$NGINX_PID" || true
 for pid in "${FK_PIDS[@]}"; do
   rc=0
   stop_pid "$pid" || rc=$?
-  [ "$rc" = 0 ] || fail "echo (pid $pid) exited $rc on SIGTERM, not 0"
+  [ "$rc" = 0 ] || fail "an example (pid $pid) exited $rc on SIGTERM, not 0"
 done
 no_sanitizer_reports
 if grep -E '\[(error|crit|alert|emerg)\]' "$T/nginx-error.log" >"$T/nginx-errors"; then

@@ -595,19 +595,16 @@ static int consume(fk__conn *c, const uint8_t *p, size_t left) {
   return 0;
 }
 
-/* The header a handler read before it gave the socket back comes first.
- * Returns 0, or -1 when the connection was killed. */
-static int consume_carry(fk__conn *c) {
-  uint8_t carry[FK_HEADER_LEN];
-  pthread_mutex_lock(&c->lock);
-  unsigned n = 0;
-  if (c->reader == NULL && c->carry_len > 0) { /* else not the worker's */
-    n = c->carry_len;
-    memcpy(carry, c->carry, n);
+/* With c->lock held: takes the header a handler read before it gave the
+ * socket back, which the parser gets before anything newer. Returns its
+ * length (0: none, or the socket is still the handler's). */
+static unsigned take_carry(fk__conn *c, uint8_t out[FK_HEADER_LEN]) {
+  unsigned n = c->reader == NULL ? c->carry_len : 0;
+  if (n > 0) {
+    memcpy(out, c->carry, n);
     c->carry_len = 0;
   }
-  pthread_mutex_unlock(&c->lock);
-  return n > 0 ? consume(c, carry, n) : 0;
+  return n;
 }
 
 /* One recv(2) and the records in it. Returns 1 when it filled the read
@@ -615,8 +612,6 @@ static int consume_carry(fk__conn *c) {
  * connection was killed. */
 static int read_once(fk__conn *c) {
   fk__worker *w = c->worker;
-  if (consume_carry(c) < 0)
-    return -1;
   /* A worker that has never read holds no buffer: an idle second thread
    * costs no memory for it. */
   if (w->rbuf == NULL &&
@@ -693,8 +688,10 @@ static void input_done(fk__conn *c) {
 }
 
 void fk__conn_on_readable(fk__conn *c, uint32_t events) {
+  uint8_t carry[FK_HEADER_LEN];
   pthread_mutex_lock(&c->lock);
   unsigned held = c->input_full + (c->reader != NULL);
+  unsigned ncarry = take_carry(c, carry);
   pthread_mutex_unlock(&c->lock);
   if (held > 0) {
     /* Not reading, yet here: EPOLLHUP or EPOLLERR, and the web server is
@@ -705,6 +702,10 @@ void fk__conn_on_readable(fk__conn *c, uint32_t events) {
       fk__conn_kill(c, FK_E_CLOSED);
     return;
   }
+  /* Nobody can give the socket back during this loop: only here, at its
+   * end, is it handed over. */
+  if (ncarry > 0 && consume(c, carry, ncarry) < 0)
+    return;
   /* A connection that fills the read buffer is read a few times in a
    * row: a bulk upload then costs fewer wake-ups, here and for a handler
    * waiting for streamed input, which is woken once, at the end. */
@@ -717,7 +718,13 @@ void fk__conn_on_readable(fk__conn *c, uint32_t events) {
 }
 
 void fk__conn_resume(fk__conn *c) {
-  if (c->closed || consume_carry(c) < 0)
+  if (c->closed)
+    return;
+  uint8_t carry[FK_HEADER_LEN];
+  pthread_mutex_lock(&c->lock);
+  unsigned ncarry = take_carry(c, carry);
+  pthread_mutex_unlock(&c->lock);
+  if (ncarry > 0 && consume(c, carry, ncarry) < 0)
     return;
   fk__conn_flush(c);
   input_done(c);

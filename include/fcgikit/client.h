@@ -18,6 +18,10 @@
  *                      its output streamed out to callbacks, keep-alive
  *                      reuse, cancel.
  *
+ * These functions are in libfcgikit-client (cc ... -lfcgikit-client
+ * -lfcgikit, or pkg-config fcgikit-client), apart from the protocol core
+ * and the event loop they build on, which are libfcgikit's.
+ *
  * Bounded memory against a hostile application: response data is never
  * accumulated by the library. STDOUT and STDERR reach the caller as
  * pointers into the caller's own input buffer; GET_VALUES results and CGI

@@ -2,8 +2,6 @@
  * A thin layer over epoll with an eventfd for wake-ups.
  */
 #include <errno.h>
-#include <limits.h>
-#include <time.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -67,24 +65,4 @@ void fk__loop_drain_wake(fk__loop *loop) {
   uint64_t v;
   ssize_t n = read(loop->wakefd, &v, sizeof v);
   (void)n;
-}
-
-void fk__deadline_in(struct timespec *t, unsigned ms) {
-  clock_gettime(CLOCK_MONOTONIC, t);
-  t->tv_sec += ms / 1000;
-  t->tv_nsec += (long)(ms % 1000) * 1000000;
-  if (t->tv_nsec >= 1000000000) {
-    t->tv_sec++;
-    t->tv_nsec -= 1000000000;
-  }
-}
-
-int fk__ms_until(const struct timespec *t) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  /* Rounded up: a wait of this long never ends before t. */
-  long long ns = (long long)(t->tv_sec - now.tv_sec) * 1000000000 +
-                 (t->tv_nsec - now.tv_nsec);
-  long long ms = ns <= 0 ? 0 : (ns + 999999) / 1000000;
-  return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms;
 }

@@ -13,11 +13,15 @@
 #     DESTDIR), links to libfcgikit.so.0, and serves on a Unix socket with
 #     LD_LIBRARY_PATH pointing at the installed library (checked in
 #     /proc/PID/maps: not the build tree's copy);
-#   - the shared library's SONAME is libfcgikit.so.0, the .so symlinks are
-#     there, no RPATH points into the build tree, it exports only fk_ names
-#     (no fk__ internals), and exactly the functions the headers declare;
+#   - the shared libraries' SONAMEs are libfcgikit.so.0 and
+#     libfcgikit-client.so.0, the .so symlinks are there, no RPATH points
+#     into the build tree, they export only fk_ names (no fk__ internals):
+#     libfcgikit-client exactly the functions fcgikit/client.h declares,
+#     libfcgikit exactly those the other headers declare;
 #   - hello.c links statically against libfcgikit.a (with the pkg-config
 #     --static libraries) and serves without the shared library;
+#   - examples/fetch.c builds with "pkg-config fcgikit-client", against
+#     the shared and the static libraries, and fetches hello's answer;
 #   - an install to another prefix (cmake --install --prefix DIR, as
 #     "make install PREFIX=DIR" does) gets a fcgikit.pc that points at DIR.
 
@@ -53,12 +57,16 @@ ok "installed into DESTDIR at prefix $PREFIX (libdir ${LIBDIR#"$DEST"})"
 
 # --- Files ----------------------------------------------------------------------
 
-for f in libfcgikit.so libfcgikit.so.0 libfcgikit.a; do
-  [ -e "$LIBDIR/$f" ] || fail "$LIBDIR/$f is not installed"
+for lib in libfcgikit libfcgikit-client; do
+  for f in $lib.so $lib.so.0 $lib.a; do
+    [ -e "$LIBDIR/$f" ] || fail "$LIBDIR/$f is not installed"
+  done
+  [ "$(readlink "$LIBDIR/$lib.so")" = $lib.so.0 ] ||
+    fail "$lib.so links to $(readlink "$LIBDIR/$lib.so"), not $lib.so.0"
 done
-[ "$(readlink "$LIBDIR/libfcgikit.so")" = libfcgikit.so.0 ] ||
-  fail "libfcgikit.so links to $(readlink "$LIBDIR/libfcgikit.so"), not libfcgikit.so.0"
+[ -f "$PCDIR/fcgikit-client.pc" ] || fail "no fcgikit-client.pc beside fcgikit.pc"
 REAL_SO=$(readlink -f "$LIBDIR/libfcgikit.so.0")
+CLIENT_SO=$(readlink -f "$LIBDIR/libfcgikit-client.so.0")
 INCDIR=$DEST$PREFIX/include/fcgikit
 for h in "$FK_SOURCE"/include/fcgikit/*.h; do
   cmp -s "$h" "$INCDIR/$(basename "$h")" || fail "header $(basename "$h") is not installed as is"
@@ -96,16 +104,28 @@ ok "fcgikit in bin, fcgikit-cgi and fcgikitd in sbin, with their manual pages"
 
 # --- The shared library -----------------------------------------------------------
 
-soname=$(readelf -d "$REAL_SO" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-[ "$soname" = libfcgikit.so.0 ] || fail "SONAME is '$soname', not libfcgikit.so.0"
-if readelf -d "$REAL_SO" | grep -E '\((RPATH|RUNPATH)\)' | grep -qF "$FK_BUILD"; then
-  fail "the installed library keeps an RPATH into the build tree"
-fi
-ok "SONAME libfcgikit.so.0, no RPATH into the build tree"
+for so in "$REAL_SO":libfcgikit.so.0 "$CLIENT_SO":libfcgikit-client.so.0; do
+  file=${so%%:*} want=${so#*:}
+  soname=$(readelf -d "$file" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+  [ "$soname" = "$want" ] || fail "SONAME of $(basename "$file") is '$soname', not $want"
+  if readelf -d "$file" | grep -E '\((RPATH|RUNPATH)\)' | grep -qF "$FK_BUILD"; then
+    fail "the installed $want keeps an RPATH into the build tree"
+  fi
+done
+readelf -d "$CLIENT_SO" | grep -q 'NEEDED.*\[libfcgikit\.so\.0\]' ||
+  fail "libfcgikit-client.so.0 does not name libfcgikit.so.0 as NEEDED"
+ok "SONAMEs libfcgikit.so.0 and libfcgikit-client.so.0, no RPATH into the build tree"
 
-nm -D --defined-only "$REAL_SO" | awk '{print $NF}' | sed 's/@.*//' | sort -u >"$T/exported"
+exports() {
+  nm -D --defined-only "$1" | awk '{print $NF}' | sed 's/@.*//' | sort -u
+}
+exports "$REAL_SO" >"$T/exported.app"
+exports "$CLIENT_SO" >"$T/exported.client"
+sort -u "$T/exported.app" "$T/exported.client" >"$T/exported"
 grep -v '^fk_[a-z0-9]' "$T/exported" >"$T/foreign" || true
-[ -s "$T/foreign" ] && fail "the shared library exports names outside fk_: $(head -n 10 "$T/foreign" | tr '\n' ' ')"
+[ -s "$T/foreign" ] && fail "the shared libraries export names outside fk_: $(head -n 10 "$T/foreign" | tr '\n' ' ')"
+both=$(comm -12 "$T/exported.app" "$T/exported.client" | tr '\n' ' ')
+[ -z "$both" ] || fail "exported by both libraries: $both"
 
 export PKG_CONFIG_PATH=$PCDIR PKG_CONFIG_LIBDIR=$PCDIR PKG_CONFIG_SYSROOT_DIR=$DEST
 flags=$(pkg-config --cflags fcgikit) || fail "pkg-config --cflags fcgikit failed"
@@ -114,19 +134,30 @@ flags=$(pkg-config --libs fcgikit) || fail "pkg-config --libs fcgikit failed"
 read -r -a PC_LIBS <<<"$flags"
 note "pkg-config --cflags --libs fcgikit: ${PC_CFLAGS[*]} ${PC_LIBS[*]}"
 
-# The functions the headers declare (comments stripped by the preprocessor),
-# less any static inline ones, which have nothing to export.
-echo '#include <fcgikit/fcgikit.h>' | "$CC" -E -P "${PC_CFLAGS[@]}" -x c - >"$T/headers.i"
-grep -oE '\bfk_[a-z0-9_]+[[:space:]]*\(' "$T/headers.i" | tr -d '( \t' | sort -u >"$T/named"
-grep -E '^[[:space:]]*static' "$T/headers.i" |
-  grep -oE '\bfk_[a-z0-9_]+[[:space:]]*\(' | tr -d '( \t' | sort -u >"$T/inline" || true
-comm -23 "$T/named" "$T/inline" >"$T/declared"
-[ -s "$T/declared" ] || fail "found no function declarations in the installed headers"
-missing=$(comm -23 "$T/declared" "$T/exported" | tr '\n' ' ')
-[ -z "$missing" ] || fail "declared in the headers but not exported (not implemented?): $missing"
-extra=$(comm -13 "$T/declared" "$T/exported" | tr '\n' ' ')
-[ -z "$extra" ] || fail "exported but declared in no public header (internal names must be fk__): $extra"
-ok "exports exactly the $(wc -l <"$T/declared") fk_ functions the headers declare"
+# declared HEADER: the functions HEADER declares (comments stripped by the
+# preprocessor), less any static inline ones, which have nothing to export.
+declared() {
+  echo "#include <fcgikit/$1>" | "$CC" -E -P "${PC_CFLAGS[@]}" -x c - >"$T/headers.i"
+  grep -oE '\bfk_[a-z0-9_]+[[:space:]]*\(' "$T/headers.i" | tr -d '( \t' | sort -u >"$T/named"
+  grep -E '^[[:space:]]*static' "$T/headers.i" |
+    grep -oE '\bfk_[a-z0-9_]+[[:space:]]*\(' | tr -d '( \t' | sort -u >"$T/inline" || true
+  comm -23 "$T/named" "$T/inline"
+}
+declared fcgikit.h >"$T/declared"
+declared client.h >"$T/declared.all-client"
+# client.h includes error.h and protocol.h, whose functions are libfcgikit's.
+for h in error.h protocol.h; do declared $h; done | sort -u >"$T/declared.base"
+comm -23 "$T/declared.all-client" "$T/declared.base" >"$T/declared.client"
+comm -23 "$T/declared" "$T/declared.client" >"$T/declared.app"
+[ -s "$T/declared.app" ] && [ -s "$T/declared.client" ] ||
+  fail "found no function declarations in the installed headers"
+for lib in app client; do
+  missing=$(comm -23 "$T/declared.$lib" "$T/exported.$lib" | tr '\n' ' ')
+  [ -z "$missing" ] || fail "declared but not exported by the $lib library (not implemented?): $missing"
+  extra=$(comm -13 "$T/declared.$lib" "$T/exported.$lib" | tr '\n' ' ')
+  [ -z "$extra" ] || fail "exported by the $lib library but declared in none of its headers (internal names must be fk__): $extra"
+done
+ok "libfcgikit exports exactly the $(wc -l <"$T/declared.app") fk_ functions its headers declare, libfcgikit-client the $(wc -l <"$T/declared.client") of client.h"
 
 # --- Headers stand alone ----------------------------------------------------------
 
@@ -189,6 +220,46 @@ readelf -d "$T/hello-static" | grep -q 'NEEDED.*libfcgikit' &&
 serve_and_ask hello-static "$T/hello-static"
 stop_pid "$SERVED_PID" || fail "hello-static did not exit 0 on SIGTERM"
 ok "hello.c linked against libfcgikit.a serves on a Unix socket"
+
+# --- A client against the installed copy -------------------------------------------
+
+flags=$(pkg-config --cflags --libs fcgikit-client) || fail "pkg-config --libs fcgikit-client failed"
+read -r -a PC_CLIENT <<<"$flags"
+note "pkg-config --cflags --libs fcgikit-client: ${PC_CLIENT[*]}"
+"$CC" "${CFLAGS[@]}" -o "$T/fetch-shared" "$FK_SOURCE/examples/fetch.c" "${PC_CLIENT[@]}" \
+  2>"$T/cc.log" || fail "fetch.c does not build with pkg-config fcgikit-client's flags: $(head -n 5 "$T/cc.log")"
+flags=$(pkg-config --static --libs-only-l fcgikit-client) || fail "pkg-config --static --libs fcgikit-client failed"
+read -r -a PC_STATIC <<<"$flags"
+static_libs=()
+for l in "${PC_STATIC[@]}"; do
+  case $l in -lfcgikit-client) static_libs+=("$LIBDIR/libfcgikit-client.a") ;;
+  -lfcgikit) static_libs+=("$LIBDIR/libfcgikit.a") ;; *) static_libs+=("$l") ;; esac
+done
+"$CC" "${CFLAGS[@]}" "${PC_CFLAGS[@]}" -o "$T/fetch-static" "$FK_SOURCE/examples/fetch.c" \
+  "${static_libs[@]}" 2>"$T/cc.log" ||
+  fail "fetch.c does not link against libfcgikit-client.a with pkg-config --static's libraries: $(head -n 5 "$T/cc.log")"
+readelf -d "$T/fetch-static" | grep -q 'NEEDED.*libfcgikit' && fail "fetch-static still needs a shared fcgikit library"
+
+start_bg hello-fetched env "LD_LIBRARY_PATH=$LIBDIR" "$T/hello-shared" "$T/fetched.sock"
+SERVED_PID=$STARTED_PID
+wait_for_socket "$T/fetched.sock" "$SERVED_PID"
+for kind in shared static; do
+  LD_LIBRARY_PATH=$LIBDIR timeout 60 "$T/fetch-$kind" "$T/fetched.sock" /hello >"$T/fetch.out" 2>"$T/fetch.err" ||
+    fail "fetch-$kind failed: $(head -c 300 "$T/fetch.err")"
+  cgi_content "$T/fetch.out" >"$T/fetch.content"
+  same_bytes "$T/hello.expected" "$T/fetch.content" "fetch-$kind's copy of hello's answer"
+done
+# The shared one maps the installed client library, and through it the
+# installed libfcgikit.
+LD_LIBRARY_PATH=$LIBDIR ldd "$T/fetch-shared" >"$T/fetch.ldd" 2>&1 || true
+grep -qF "$CLIENT_SO" "$T/fetch.ldd" || grep -qF "$LIBDIR/libfcgikit-client.so.0" "$T/fetch.ldd" ||
+  fail "fetch-shared does not load the installed libfcgikit-client: $(cat "$T/fetch.ldd")"
+rc=0
+LD_LIBRARY_PATH=$LIBDIR "$T/fetch-shared" "$T/none.sock" >/dev/null 2>"$T/fetch.err" || rc=$?
+[ "$rc" = 1 ] || fail "fetch of a missing socket exited $rc, not 1"
+grep -q 'No such file' "$T/fetch.err" || fail "fetch of a missing socket said: $(cat "$T/fetch.err")"
+stop_pid "$SERVED_PID" || fail "hello-shared did not exit 0 on SIGTERM"
+ok "fetch.c built with pkg-config fcgikit-client, shared and static, fetches hello's answer"
 no_sanitizer_reports
 
 # --- Installing to another prefix -------------------------------------------------

@@ -42,17 +42,12 @@ fk__conn *fk__conn_new(fk__worker *w, int fd) {
   pthread_condattr_destroy(&ca);
   if (rc != 0)
     goto fail_mutex;
-  c->events = EPOLLIN;
-  if (fk__loop_add(&w->loop, fd, c->events, c) != 0)
-    goto fail_cond;
   c->next = w->conns;
   if (w->conns)
     w->conns->prev = c;
   w->conns = c;
   w->nconns++;
   return c;
-fail_cond:
-  pthread_cond_destroy(&c->drained);
 fail_mutex:
   pthread_mutex_destroy(&c->lock);
 fail_free:
@@ -67,7 +62,8 @@ static void conn_close(fk__conn *c) {
   if (c->closed)
     return;
   c->closed = 1;
-  fk__loop_del(&w->loop, c->fd);
+  if (c->registered)
+    fk__loop_del(&w->loop, c->fd);
   close(c->fd);
   if (c->prev)
     c->prev->next = c->next;
@@ -101,11 +97,16 @@ void fk__conn_free(fk__conn *c) {
  * body waiting for its handler) or a handler reads the socket itself,
  * EPOLLOUT while output waits for the socket and no handler is writing
  * it. Handler threads call this too, to resume reading. */
+/* With c->lock held: what epoll should watch for. */
+static uint32_t events_wanted(const fk__conn *c) {
+  return (c->read_paused || c->input_full || c->reader ? 0 : EPOLLIN) |
+         (fk__buf_pending(&c->out) && !c->writer ? EPOLLOUT : 0);
+}
+
 void fk__conn_update_events(fk__conn *c) {
-  if (c->closed || c->dead)
-    return;
-  uint32_t want = (c->read_paused || c->input_full || c->reader ? 0 : EPOLLIN) |
-                  (fk__buf_pending(&c->out) && !c->writer ? EPOLLOUT : 0);
+  if (c->closed || c->dead || !c->registered)
+    return; /* fk__conn_start registers it with what it wants by then */
+  uint32_t want = events_wanted(c);
   if (want != c->events && fk__loop_mod(&c->worker->loop, c->fd, want, c) == 0)
     c->events = want;
 }
@@ -279,9 +280,12 @@ void fk__conn_kill(fk__conn *c, int err) {
     c->dead = 1;
     shutdown(c->fd, SHUT_RDWR);
   }
+  if (c->registered) {
+    fk__loop_del(&c->worker->loop, c->fd);
+    c->registered = 0;
+  }
   pthread_cond_broadcast(&c->drained);
   pthread_mutex_unlock(&c->lock);
-  fk__loop_del(&c->worker->loop, c->fd);
   /* Requests still receiving input are dropped; those in a handler learn
    * of it through fk_aborted() and come back through the done queue. */
   for (unsigned i = c->nreqs; i-- > 0;) {
@@ -715,6 +719,30 @@ void fk__conn_on_readable(fk__conn *c, uint32_t events) {
       break;
   if (rc >= 0)
     input_done(c);
+}
+
+/* A new connection is read once before epoll hears of it. A web server
+ * that writes its request as soon as it has connected (nginx does) is
+ * answered by then, and a connection without FCGI_KEEP_CONN is closed
+ * without ever entering the epoll set: two epoll_ctl calls and a wake-up
+ * fewer per connection; the cost otherwise is one recv that finds
+ * nothing. */
+void fk__conn_start(fk__conn *c) {
+  fk__conn_on_readable(c, EPOLLIN);
+  if (c->closed)
+    return;
+  pthread_mutex_lock(&c->lock);
+  uint32_t want = events_wanted(c);
+  int rc = fk__loop_add(&c->worker->loop, c->fd, want, c);
+  if (rc == 0) {
+    c->registered = 1;
+    c->events = want;
+  }
+  pthread_mutex_unlock(&c->lock);
+  if (rc != 0) {
+    fk__log(c->worker->server, FK_LOG_ERROR, "epoll_ctl: %s", strerror(errno));
+    fk__conn_kill(c, FK_OK);
+  }
 }
 
 void fk__conn_resume(fk__conn *c) {

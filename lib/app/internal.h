@@ -144,6 +144,7 @@ typedef struct fk__conn {
   int close_when_idle; /* a request without KEEP_CONN was seen */
   int begun;           /* a BEGIN_REQUEST came: no longer a fresh one */
   uint32_t events;     /* what epoll watches for now */
+  int registered;      /* in the worker's epoll set (fk__conn_start) */
   int read_paused;     /* EPOLLIN off: too much output queued */
   unsigned input_full; /* streamed requests over body_memory: EPOLLIN off */
   int input_arrived;   /* streamed input this round: wake readers at its end */
@@ -251,6 +252,7 @@ const fk__handler_entry *fk__server_handler(const fk_server *s, unsigned role);
 
 /* conn.c */
 fk__conn *fk__conn_new(fk__worker *w, int fd);
+void fk__conn_start(fk__conn *c);
 void fk__conn_on_readable(fk__conn *c, uint32_t events);
 void fk__conn_on_writable(fk__conn *c);
 void fk__conn_flush(fk__conn *c);

@@ -326,13 +326,15 @@ static void on_accept(fk__worker *w, fk__listener *l) {
       int on = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     }
-    if (fk__conn_new(w, fd) == NULL) {
+    fk__conn *c = fk__conn_new(w, fd);
+    if (c == NULL) {
       atomic_fetch_sub(&s->conns, 1);
       close(fd);
       fk__log(s, FK_LOG_ERROR, "out of memory accepting a connection");
       continue;
     }
     fk__sb_conn(s, 1);
+    fk__conn_start(c);
   }
 }
 

@@ -255,12 +255,16 @@ static inline void ts_flood(fk_request *req) {
   pthread_mutex_unlock(&ts.lock);
 }
 
-/* N bytes of ts_pattern, written in pieces of 100000 (not a record size). */
+/* N bytes of ts_pattern, written in pieces of PIECE bytes (default and
+ * most 100000, not a record size). */
 static inline void ts_big(fk_request *req) {
   size_t total = ts_param_ul(req, "N", 0);
   uint8_t buf[100000];
+  size_t piece = ts_param_ul(req, "PIECE", sizeof buf);
+  if (piece == 0 || piece > sizeof buf)
+    piece = sizeof buf;
   for (size_t off = 0; off < total;) {
-    size_t n = total - off < sizeof buf ? total - off : sizeof buf;
+    size_t n = total - off < piece ? total - off : piece;
     for (size_t i = 0; i < n; i++)
       buf[i] = ts_pattern(off + i);
     if (fk_write(req, buf, n) != FK_OK)
@@ -373,11 +377,12 @@ static inline void *ts__run(void *arg) {
   return NULL;
 }
 
-/* Creates a server with cfg, handler for each role in the mask, a socket
- * at t->path, and runs it in a thread. Exits the program when that fails:
- * nothing else can be tested then. */
-static inline void ts_start_with(ts_server *t, const fk_config *cfg,
-                                 unsigned roles, fk_handler handler) {
+/* Creates a server with cfg, handler for each role in the mask and a
+ * socket at t->path, not yet running: connections wait in the listen
+ * queue until ts_run. Exits the program when that fails: nothing else can
+ * be tested then. */
+static inline void ts_prepare(ts_server *t, const fk_config *cfg,
+                              unsigned roles, fk_handler handler) {
   memset(t, 0, sizeof *t);
   ts_reset();
   pthread_mutex_init(&t->lock, NULL);
@@ -394,10 +399,25 @@ static inline void ts_start_with(ts_server *t, const fk_config *cfg,
       rc = fk_server_handle(t->s, role, handler, NULL);
   if (rc == FK_OK)
     rc = fk_server_listen(t->s, t->path);
-  if (rc != FK_OK || pthread_create(&t->thread, NULL, ts__run, t) != 0) {
+  if (rc != FK_OK) {
     fprintf(stderr, "cannot start the server: %s\n", fk_strerror(rc));
     exit(1);
   }
+}
+
+/* Runs a prepared server in a thread. */
+static inline void ts_run(ts_server *t) {
+  if (pthread_create(&t->thread, NULL, ts__run, t) != 0) {
+    fprintf(stderr, "cannot start the server thread\n");
+    exit(1);
+  }
+}
+
+/* ts_prepare, then ts_run. */
+static inline void ts_start_with(ts_server *t, const fk_config *cfg,
+                                 unsigned roles, fk_handler handler) {
+  ts_prepare(t, cfg, roles, handler);
+  ts_run(t);
 }
 
 /* The same with ts_app, the handler of the T param. */

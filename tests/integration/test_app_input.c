@@ -467,6 +467,70 @@ static void test_writer_abort(void) {
   ts_stop(&t);
 }
 
+/* --- Connections that were waiting before the server ran ----------------- */
+
+/* A new connection is read before epoll watches it (conn.c,
+ * fk__conn_start). Everything here is sent while the server is not yet
+ * accepting, so each connection already holds its bytes when accepted:
+ * a whole request without KEEP_CONN (answered and closed without ever
+ * being watched); a request for 250,000 bytes written in small pieces
+ * (under max_output, so queued, not waited for), which the client does
+ * not read at first: more than the socket takes, so the connection must
+ * be watched for EPOLLOUT from the start; then another request on it; a
+ * header cut in two, the rest sent later; and a connection already closed
+ * by its client. */
+static void waiting_at_accept(unsigned handler_threads) {
+  fk_config cfg;
+  ts_config(&cfg);
+  cfg.threads = 1;
+  cfg.handler_threads = handler_threads;
+  ts_server t;
+  ts_prepare(&t, &cfg, TS_ROLE(FK_RESPONDER), ts_app);
+  tc_conn once, big, cut, gone;
+  CHECK(ts_connect(&t, &once));
+  CHECK(ts_connect(&t, &big));
+  CHECK(ts_connect(&t, &cut));
+  CHECK(ts_connect(&t, &gone));
+  const char *echo[] = {"T=echo", NULL};
+  CHECK_EQ(tc_request(&once, 1, FK_RESPONDER, 0, echo, "x", 1), 0);
+  const char *queued[] = {"T=big", "N=250000", "PIECE=4000", NULL};
+  CHECK_EQ(tc_request(&big, 1, FK_RESPONDER, FK_KEEP_CONN, queued, NULL, 0), 0);
+  uint8_t begin[FK_BEGIN_REQUEST_SIZE];
+  fk_encode_begin_request(begin, 2, FK_RESPONDER, FK_KEEP_CONN);
+  CHECK_EQ(tc_send(&cut, begin, 5), 0);
+  tc_close(&gone);
+  ts_run(&t);
+
+  CHECK(tc_wait_end(&once, 1, TS_WAIT) != NULL);
+  CHECK(ts_shape_ok(&once, 1, FK_REQUEST_COMPLETE));
+  CHECK(tc_wait_closed(&once, TS_WAIT));
+  tc_close(&once);
+
+  tc_sleep_ms(100); /* the server's output fills the socket meanwhile */
+  CHECK(tc_wait_end(&big, 1, TS_WAIT) != NULL);
+  size_t len;
+  const char *out = tc_text(&big, FK_STDOUT, 1, 0, &len);
+  CHECK_EQ(len, (size_t)250000);
+  CHECK(len == 250000 && is_pattern(out, len));
+  CHECK(ts_shape_ok(&big, 1, FK_REQUEST_COMPLETE));
+  CHECK(ts_echo_ok(&big, 3, FK_KEEP_CONN));
+  tc_close(&big);
+
+  tc_sleep_ms(50);
+  CHECK_EQ(tc_send(&cut, begin + 5, sizeof begin - 5), 0);
+  CHECK_EQ(tc_params(&cut, 2, echo), 0);
+  CHECK_EQ(tc_stream_end(&cut, FK_STDIN, 2), 0);
+  CHECK(tc_wait_end(&cut, 2, TS_WAIT) != NULL);
+  CHECK(ts_shape_ok(&cut, 2, FK_REQUEST_COMPLETE));
+  CHECK(!cut.closed);
+  tc_close(&cut);
+  CHECK(ts_served(&t));
+  ts_stop(&t);
+}
+
+static void test_waiting_at_accept_inline(void) { waiting_at_accept(0); }
+static void test_waiting_at_accept_threads(void) { waiting_at_accept(1); }
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   RUN(test_protocol_errors);
@@ -479,5 +543,7 @@ int main(void) {
   RUN(test_unread_output_threads);
   RUN(test_writer_shares_connection);
   RUN(test_writer_abort);
+  RUN(test_waiting_at_accept_inline);
+  RUN(test_waiting_at_accept_threads);
   TEST_EXIT();
 }

@@ -51,16 +51,21 @@ test-sanitize:
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(CTEST) --output-on-failure -j $(JOBS)
 
-# The threaded code, the application library's and the clients', under
-# TSan.
+# The threaded code under TSan: the application library's and the
+# clients' tests, and the shell tests of the two threaded programs
+# (fcgikit bench's client threads; fcgikit-cgi, a server with handler
+# threads that forks scripts) with the programs they run.
 TSAN_TESTS = test_app_basic test_app_concurrency test_app_failmalloc \
   test_app_input test_app_listen test_app_scale test_app_stream \
   test_client test_client_async
+TSAN_SH = sh_cli sh_cgi
+TSAN_PROGRAMS = fcgikit_cli fcgikit_cgi hello echo authorizer filter upload
 test-tsan:
 	$(CMAKE) -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFK_WERROR=ON -DFK_TSAN=ON
-	$(CMAKE) --build $(BUILD)-tsan -j $(JOBS) --target $(TSAN_TESTS)
+	$(CMAKE) --build $(BUILD)-tsan -j $(JOBS) --target $(TSAN_TESTS) $(TSAN_PROGRAMS)
 	cd $(BUILD)-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  $(CTEST) --output-on-failure -j $(JOBS) -R '^($(subst $() ,|,$(strip $(TSAN_TESTS))))$$'
+	  $(CTEST) --output-on-failure -j $(JOBS) \
+	  -R '^($(subst $() ,|,$(strip $(TSAN_TESTS) $(TSAN_SH))))$$'
 
 test-clang:
 	@if command -v clang >/dev/null; then \

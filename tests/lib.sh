@@ -295,12 +295,13 @@ start_example_tcp() {
 }
 
 # no_sanitizer_reports: fails when a log in $T holds an AddressSanitizer,
-# LeakSanitizer or UndefinedBehaviorSanitizer report (the sanitizer build
-# runs these tests too, and processes a launcher started are not our
-# children: their exit status never reaches us).
+# LeakSanitizer, UndefinedBehaviorSanitizer or ThreadSanitizer report (the
+# sanitizer builds run these tests too, and processes a launcher started
+# are not our children: their exit status never reaches us).
 no_sanitizer_reports() {
   local hits
-  hits=$(grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.log 2>/dev/null || true)
+  hits=$(grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|WARNING: ThreadSanitizer' \
+    "$T"/*.log 2>/dev/null || true)
   [ -z "$hits" ] || fail "sanitizer reports in: $hits"
 }
 

@@ -93,16 +93,17 @@ void fk__conn_free(fk__conn *c) {
 
 /* --- Output queue -------------------------------------------------------- */
 
-/* EPOLLIN unless reading is paused (too much output queued, or a streamed
- * body waiting for its handler) or a handler reads the socket itself,
- * EPOLLOUT while output waits for the socket and no handler is writing
- * it. Handler threads call this too, to resume reading. */
-/* With c->lock held: what epoll should watch for. */
+/* With c->lock held: EPOLLIN unless reading is paused (too much output
+ * queued, or a streamed body waiting for its handler) or a handler reads
+ * the socket itself, EPOLLOUT while output waits for the socket and no
+ * handler is writing it. */
 static uint32_t events_wanted(const fk__conn *c) {
   return (c->read_paused || c->input_full || c->reader ? 0 : EPOLLIN) |
          (fk__buf_pending(&c->out) && !c->writer ? EPOLLOUT : 0);
 }
 
+/* With c->lock held: epoll watches for what events_wanted says. Handler
+ * threads call this too, to resume reading. */
 void fk__conn_update_events(fk__conn *c) {
   if (c->closed || c->dead || !c->registered)
     return; /* fk__conn_start registers it with what it wants by then */
@@ -731,16 +732,21 @@ void fk__conn_start(fk__conn *c) {
   fk__conn_on_readable(c, EPOLLIN);
   if (c->closed)
     return;
+  int err = 0;
   pthread_mutex_lock(&c->lock);
-  uint32_t want = events_wanted(c);
-  int rc = fk__loop_add(&c->worker->loop, c->fd, want, c);
-  if (rc == 0) {
-    c->registered = 1;
-    c->events = want;
+  /* A dead one waits unwatched for its handlers, as after fk__conn_kill. */
+  if (!c->dead) {
+    uint32_t want = events_wanted(c);
+    if (fk__loop_add(&c->worker->loop, c->fd, want, c) == 0) {
+      c->registered = 1;
+      c->events = want;
+    } else {
+      err = errno;
+    }
   }
   pthread_mutex_unlock(&c->lock);
-  if (rc != 0) {
-    fk__log(c->worker->server, FK_LOG_ERROR, "epoll_ctl: %s", strerror(errno));
+  if (err != 0) {
+    fk__log(c->worker->server, FK_LOG_ERROR, "epoll_ctl: %s", strerror(err));
     fk__conn_kill(c, FK_OK);
   }
 }

@@ -206,14 +206,24 @@ grep -qF "$REAL_SO" "/proc/$SERVED_PID/maps" ||
 stop_pid "$SERVED_PID" || fail "hello-shared did not exit 0 on SIGTERM"
 ok "hello.c built with pkg-config against the installed shared library serves on a Unix socket"
 
-flags=$(pkg-config --static --libs-only-l fcgikit) || fail "pkg-config --static --libs fcgikit failed"
-read -r -a PC_STATIC <<<"$flags"
-static_libs=()
-for l in "${PC_STATIC[@]}"; do
-  [ "$l" = -lfcgikit ] || static_libs+=("$l")
-done
+# static_libs MODULE: pkg-config --static's libraries for MODULE into the
+# array STATIC_LIBS, our own as the installed .a files (a plain -l would
+# find the .so first).
+static_libs() {
+  local flags l
+  flags=$(pkg-config --static --libs-only-l "$1") || fail "pkg-config --static --libs $1 failed"
+  STATIC_LIBS=()
+  for l in $flags; do
+    case $l in
+      -lfcgikit*) STATIC_LIBS+=("$LIBDIR/lib${l#-l}.a") ;;
+      *) STATIC_LIBS+=("$l") ;;
+    esac
+  done
+}
+
+static_libs fcgikit
 "$CC" "${CFLAGS[@]}" "${PC_CFLAGS[@]}" -o "$T/hello-static" "$FK_SOURCE/examples/hello.c" \
-  "$LIBDIR/libfcgikit.a" "${static_libs[@]}" 2>"$T/cc.log" ||
+  "${STATIC_LIBS[@]}" 2>"$T/cc.log" ||
   fail "hello.c does not link against libfcgikit.a with pkg-config --static's libraries: $(head -n 5 "$T/cc.log")"
 readelf -d "$T/hello-static" | grep -q 'NEEDED.*libfcgikit' &&
   fail "hello-static still needs the shared library"
@@ -228,15 +238,9 @@ read -r -a PC_CLIENT <<<"$flags"
 note "pkg-config --cflags --libs fcgikit-client: ${PC_CLIENT[*]}"
 "$CC" "${CFLAGS[@]}" -o "$T/fetch-shared" "$FK_SOURCE/examples/fetch.c" "${PC_CLIENT[@]}" \
   2>"$T/cc.log" || fail "fetch.c does not build with pkg-config fcgikit-client's flags: $(head -n 5 "$T/cc.log")"
-flags=$(pkg-config --static --libs-only-l fcgikit-client) || fail "pkg-config --static --libs fcgikit-client failed"
-read -r -a PC_STATIC <<<"$flags"
-static_libs=()
-for l in "${PC_STATIC[@]}"; do
-  case $l in -lfcgikit-client) static_libs+=("$LIBDIR/libfcgikit-client.a") ;;
-  -lfcgikit) static_libs+=("$LIBDIR/libfcgikit.a") ;; *) static_libs+=("$l") ;; esac
-done
+static_libs fcgikit-client
 "$CC" "${CFLAGS[@]}" "${PC_CFLAGS[@]}" -o "$T/fetch-static" "$FK_SOURCE/examples/fetch.c" \
-  "${static_libs[@]}" 2>"$T/cc.log" ||
+  "${STATIC_LIBS[@]}" 2>"$T/cc.log" ||
   fail "fetch.c does not link against libfcgikit-client.a with pkg-config --static's libraries: $(head -n 5 "$T/cc.log")"
 readelf -d "$T/fetch-static" | grep -q 'NEEDED.*libfcgikit' && fail "fetch-static still needs a shared fcgikit library"
 
